@@ -1,0 +1,8 @@
+//! reminderd: appointment reminders over WhatsApp for clinics.
+//!
+//! Data flows one way (see DESIGN.md in the repository):
+//! sources → appointments → planner → outbox (durable queue) → dispatcher → channels,
+//! and back: webhook → inbox → actions → store → report.
+
+pub mod clock;
+pub mod domain;
