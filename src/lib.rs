@@ -5,4 +5,8 @@
 //! and back: webhook → inbox → actions → store → report.
 
 pub mod clock;
+pub mod config;
 pub mod domain;
+pub mod import;
+pub mod rules;
+pub mod store;

@@ -71,30 +71,32 @@ impl Appointment {
     }
 }
 
+/// An appointment for tests: Sanne de Vries, Wednesday 14 October 2026, 10:30.
+#[cfg(test)]
+pub(crate) fn sample() -> Appointment {
+    Appointment {
+        id: 1,
+        source: "praktijk".into(),
+        external_id: "uid-1".into(),
+        starts_at: "2026-10-14T08:30:00Z".parse().unwrap(),
+        ends_at: "2026-10-14T09:00:00Z".parse().unwrap(),
+        summary: Some("Controle".into()),
+        location: Some("Praktijk De Linde".into()),
+        calendar: "praktijk".into(),
+        customer_name: Some("Sanne de Vries".into()),
+        customer_phone: Some("+31612345678".into()),
+        phone_is_mobile: true,
+        customer_email: None,
+        contact_problem: None,
+        status: AppointmentStatus::Scheduled,
+        reply: Reply::None,
+        reply_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub(crate) fn sample() -> Appointment {
-        Appointment {
-            id: 1,
-            source: "praktijk".into(),
-            external_id: "uid-1".into(),
-            starts_at: "2026-10-14T08:30:00Z".parse().unwrap(),
-            ends_at: "2026-10-14T09:00:00Z".parse().unwrap(),
-            summary: Some("Controle".into()),
-            location: None,
-            calendar: "praktijk".into(),
-            customer_name: Some("Sanne de Vries".into()),
-            customer_phone: Some("+31612345678".into()),
-            phone_is_mobile: true,
-            customer_email: None,
-            contact_problem: None,
-            status: AppointmentStatus::Scheduled,
-            reply: Reply::None,
-            reply_at: None,
-        }
-    }
 
     #[test]
     fn first_name_is_the_first_word() {

@@ -41,6 +41,6 @@ pub mod phone;
 pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
-pub use outbox::{Delivery, OutboxKind, OutboxState};
+pub use outbox::{Delivery, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey};
 pub use phone::{Phone, PhoneError, Region};

@@ -1,6 +1,8 @@
 //! Outgoing messages: planned reminders and replies to customers, each a row in the
 //! durable queue, with the delivery state Meta reports back.
 
+use chrono::{DateTime, Utc};
+
 word_enum! {
     /// What an outgoing message is.
     pub enum OutboxKind {
@@ -58,6 +60,39 @@ impl Delivery {
             Some(from) => rank(to) > rank(from),
         }
     }
+}
+
+/// One outgoing message as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub appointment_id: i64,
+    pub kind: OutboxKind,
+    /// The rule that planned a reminder, or what a reply answers (`confirmed`, …).
+    pub rule: String,
+    /// The appointment's start when the message was planned: a button tapped on a
+    /// reminder for an older start time must not confirm the new one.
+    pub appointment_start: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub state: OutboxState,
+    /// Attempts started so far (a claim counts as one).
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    /// A reply's text (a reminder is rendered when it is sent).
+    pub body: Option<String>,
+    /// The inbound message a reply answers.
+    pub reply_to: Option<String>,
+    pub channel: Option<String>,
+    /// The provider's id (`wamid.…`) once accepted.
+    pub message_id: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The provider's error code of the last failure.
+    pub error_code: Option<i64>,
+    /// Why the message failed, was skipped or cancelled, in words.
+    pub detail: Option<String>,
+    pub delivery: Option<Delivery>,
+    pub delivery_at: Option<DateTime<Utc>>,
+    pub delivery_error_code: Option<i64>,
 }
 
 #[cfg(test)]

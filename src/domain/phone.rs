@@ -38,6 +38,13 @@ impl FromStr for Region {
     }
 }
 
+impl Region {
+    /// The two-letter code, as configured.
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
 impl Default for Region {
     fn default() -> Self {
         Region(country::Id::NL)

@@ -1,0 +1,3 @@
+//! Placeholder until the contact extraction module lands.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+pub struct ContactRules {}

@@ -1,0 +1,2 @@
+//! Import: calendar sources become appointments.
+pub mod contact;

@@ -1,0 +1,247 @@
+//! Appointments: upserted by the importer, answered by customers, read by everyone.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{Result, Store, Tx, on_pool, on_tx, word};
+use crate::domain::{Appointment, AppointmentStatus, Reply};
+
+/// An appointment as a source describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppointmentInput {
+    pub external_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub summary: Option<String>,
+    pub location: Option<String>,
+    pub calendar: String,
+    pub customer_name: Option<String>,
+    pub customer_phone: Option<String>,
+    pub phone_is_mobile: bool,
+    pub customer_email: Option<String>,
+    pub contact_problem: Option<String>,
+    /// `Scheduled`, or `Cancelled` when the calendar says so.
+    pub status: AppointmentStatus,
+}
+
+impl AppointmentInput {
+    /// A digest of every imported field: equal digests mean nothing changed, so an
+    /// unchanged feed costs no writes.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            Some(self.starts_at.to_rfc3339()),
+            Some(self.ends_at.to_rfc3339()),
+            self.summary.clone(),
+            self.location.clone(),
+            Some(self.calendar.clone()),
+            self.customer_name.clone(),
+            self.customer_phone.clone(),
+            Some(self.phone_is_mobile.to_string()),
+            self.customer_email.clone(),
+            self.contact_problem.clone(),
+            Some(self.status.as_str().to_string()),
+        ] {
+            match part {
+                Some(p) => {
+                    h.update([1]);
+                    h.update(p.as_bytes());
+                }
+                None => h.update([0]),
+            }
+            h.update([0xff]);
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+/// What reconciliation needs to know about a stored appointment.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ExistingAppointment {
+    pub id: i64,
+    pub external_id: String,
+    pub starts_at: DateTime<Utc>,
+    pub status: String,
+    pub fingerprint: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AppointmentRow {
+    id: i64,
+    source: String,
+    external_id: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    summary: Option<String>,
+    location: Option<String>,
+    calendar: String,
+    customer_name: Option<String>,
+    customer_phone: Option<String>,
+    phone_is_mobile: bool,
+    customer_email: Option<String>,
+    contact_problem: Option<String>,
+    status: String,
+    reply: String,
+    reply_at: Option<DateTime<Utc>>,
+}
+
+impl AppointmentRow {
+    pub(super) fn into_domain(self) -> Result<Appointment> {
+        Ok(Appointment {
+            id: self.id,
+            source: self.source,
+            external_id: self.external_id,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            summary: self.summary,
+            location: self.location,
+            calendar: self.calendar,
+            customer_name: self.customer_name,
+            customer_phone: self.customer_phone,
+            phone_is_mobile: self.phone_is_mobile,
+            customer_email: self.customer_email,
+            contact_problem: self.contact_problem,
+            status: word("appointments", "status", &self.status)?,
+            reply: word("appointments", "reply", &self.reply)?,
+            reply_at: self.reply_at,
+        })
+    }
+}
+
+/// The columns of [`AppointmentRow`], from `appointments a`, as a literal for `concat!`.
+macro_rules! appointment_columns {
+    () => {
+        r#"a.id, a.source, a.external_id, a.starts_at, a.ends_at, a.summary, a.location,
+           a.calendar, a.customer_name, a.customer_phone, a.phone_is_mobile, a.customer_email,
+           a.contact_problem, a.status, a.reply, a.reply_at"#
+    };
+}
+pub(super) use appointment_columns;
+
+const SELECT_BY_ID: &str = concat!(
+    "select ",
+    appointment_columns!(),
+    " from appointments a where a.id = $1"
+);
+
+const SELECT_UPCOMING: &str = concat!(
+    "select ",
+    appointment_columns!(),
+    " from appointments a where a.starts_at > $1 and a.status = 'scheduled'",
+    " order by a.starts_at, a.id"
+);
+
+const SELECT_EXISTING: &str = r#"
+    select id, external_id, starts_at, status, fingerprint
+    from appointments where source = $1 and starts_at >= $2"#;
+
+const UPSERT: &str = r#"
+    insert into appointments (
+        source, external_id, starts_at, ends_at, summary, location, calendar, customer_name,
+        customer_phone, phone_is_mobile, customer_email, contact_problem, status, fingerprint,
+        created_at, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+    on conflict (source, external_id) do update set
+        reply = case when appointments.starts_at <> excluded.starts_at
+                     then 'none' else appointments.reply end,
+        reply_at = case when appointments.starts_at <> excluded.starts_at
+                        then null else appointments.reply_at end,
+        starts_at = excluded.starts_at,
+        ends_at = excluded.ends_at,
+        summary = excluded.summary,
+        location = excluded.location,
+        calendar = excluded.calendar,
+        customer_name = excluded.customer_name,
+        customer_phone = excluded.customer_phone,
+        phone_is_mobile = excluded.phone_is_mobile,
+        customer_email = excluded.customer_email,
+        contact_problem = excluded.contact_problem,
+        status = excluded.status,
+        fingerprint = excluded.fingerprint,
+        updated_at = excluded.updated_at
+    returning id"#;
+
+const SET_STATUS: &str = r#"
+    update appointments set status = $2, updated_at = $3 where id = $1"#;
+
+const SET_REPLY: &str = r#"
+    update appointments set reply = $2, reply_at = $3, updated_at = $3 where id = $1"#;
+
+impl Store {
+    pub async fn appointment(&self, id: i64) -> Result<Option<Appointment>> {
+        let row: Option<AppointmentRow> = on_pool!(self, c =>
+            sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(c).await)?;
+        row.map(AppointmentRow::into_domain).transpose()
+    }
+
+    /// Scheduled appointments that start after `now`, soonest first.
+    pub async fn upcoming_appointments(&self, now: DateTime<Utc>) -> Result<Vec<Appointment>> {
+        let rows: Vec<AppointmentRow> = on_pool!(self, c =>
+            sqlx::query_as(SELECT_UPCOMING).bind(now).fetch_all(c).await)?;
+        rows.into_iter().map(AppointmentRow::into_domain).collect()
+    }
+}
+
+impl Tx {
+    pub async fn appointment(&mut self, id: i64) -> Result<Option<Appointment>> {
+        let row: Option<AppointmentRow> = on_tx!(self, c =>
+            sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(c).await)?;
+        row.map(AppointmentRow::into_domain).transpose()
+    }
+
+    /// The source's appointments that start at or after `from`, for reconciliation.
+    pub async fn existing_appointments(
+        &mut self,
+        source: &str,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<ExistingAppointment>> {
+        Ok(on_tx!(self, c =>
+            sqlx::query_as(SELECT_EXISTING).bind(source).bind(from).fetch_all(c).await)?)
+    }
+
+    /// Inserts or updates an appointment by (source, external id). A changed start time
+    /// clears the customer's earlier answer: it was about another time.
+    pub async fn upsert_appointment(
+        &mut self,
+        source: &str,
+        a: &AppointmentInput,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let fingerprint = a.fingerprint();
+        Ok(on_tx!(self, c => sqlx::query_scalar(UPSERT)
+            .bind(source)
+            .bind(&a.external_id)
+            .bind(a.starts_at)
+            .bind(a.ends_at)
+            .bind(&a.summary)
+            .bind(&a.location)
+            .bind(&a.calendar)
+            .bind(&a.customer_name)
+            .bind(&a.customer_phone)
+            .bind(a.phone_is_mobile)
+            .bind(&a.customer_email)
+            .bind(&a.contact_problem)
+            .bind(a.status.as_str())
+            .bind(&fingerprint)
+            .bind(now)
+            .fetch_one(c)
+            .await)?)
+    }
+
+    pub async fn set_appointment_status(
+        &mut self,
+        id: i64,
+        status: AppointmentStatus,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(SET_STATUS)
+            .bind(id).bind(status.as_str()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn set_reply(&mut self, id: i64, reply: Reply, now: DateTime<Utc>) -> Result<()> {
+        on_tx!(self, c => sqlx::query(SET_REPLY)
+            .bind(id).bind(reply.as_str()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! All SQL. One [`Store`] over two backends: SQLite (the embedded default, one file in
+//! the state directory, WAL) and PostgreSQL (several replicas). Statements are written
+//! once where both backends accept them (`$1` placeholders, `on conflict`, `returning`)
+//! and per backend where they differ (claiming with `for update skip locked`).
+//!
+//! Functions that must happen together take a [`Tx`]; the caller commits.
+
+mod appointments;
+mod inbox;
+mod outbox;
+mod report;
+mod sources;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+pub use appointments::{AppointmentInput, ExistingAppointment};
+pub use inbox::{InboxRow, Inserted};
+pub use outbox::{AttemptOutcome, NewOutbox};
+pub use report::ReportRow;
+pub use sources::SourceState;
+
+/// Why a store call failed, shaped for the caller's next decision.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the statement. Retry later.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value the code does not understand (a bug or a manual edit).
+    #[error("unreadable value in {table}.{column}: {detail}")]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        detail: String,
+    },
+    #[error("cannot open the database: {0}")]
+    Open(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database, whichever backend it is.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on either backend.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$c` bound to the connection of a [`Tx`], once per backend: the
+/// body is written once and type-checked against both drivers.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Like `on_tx!`, for a statement on the pool outside a transaction.
+macro_rules! on_pool {
+    ($store:expr, $c:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(p) => {
+                let $c = p;
+                $body
+            }
+            $crate::store::Store::Postgres(p) => {
+                let $c = p;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_pool, on_tx};
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://path` or `postgres://…`), creating an
+    /// SQLite file and its folder on first start.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Store::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Open(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            Err(StoreError::Open(format!(
+                "`{}` is neither sqlite://… nor postgres://…",
+                crate::config::redact_url_password(url)
+            )))
+        }
+    }
+
+    /// Brings the schema up to date with the migrations embedded in the binary.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Store::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Store::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Which backend this is, for logs and readiness.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`begin immediate`), so two writers wait for each other instead of failing
+    /// when a read lock would have to be upgraded.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("begin immediate").await?),
+            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, c => sqlx::query("select 1").execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, c => c.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Serialises work on one key across replicas for the rest of the transaction
+    /// (a PostgreSQL advisory lock; SQLite already has a single writer).
+    pub async fn lock(&mut self, key: &str) -> Result<()> {
+        if let Tx::Postgres(t) = self {
+            sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a stored word into its enum, or reports the table and column.
+pub(crate) fn word<T: FromStr<Err = String>>(
+    table: &'static str,
+    column: &'static str,
+    value: &str,
+) -> Result<T> {
+    value.parse().map_err(|detail| StoreError::Corrupt {
+        table,
+        column,
+        detail,
+    })
+}

@@ -1,0 +1,458 @@
+//! The outbox: the durable queue of outgoing messages.
+//!
+//! A message is enqueued in the same transaction as the change that causes it, claimed
+//! with a lease (so a crashed dispatcher never loses one), and finished with a fencing
+//! check on its attempt number (so a dispatcher whose lease ran out cannot overwrite
+//! the outcome of the one that took over).
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, Tx, on_pool, on_tx, word};
+use crate::domain::outbox::OutboxMessage;
+use crate::domain::{Delivery, OutboxKind, OutboxState};
+
+/// A message to enqueue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewOutbox {
+    pub appointment_id: i64,
+    pub kind: OutboxKind,
+    pub rule: String,
+    /// Unique per message that must go out at most once (see `scheduler::plan`).
+    pub dedup_key: String,
+    pub appointment_start: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub body: Option<String>,
+    pub reply_to: Option<String>,
+}
+
+/// How one attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptOutcome {
+    Sent {
+        channel: String,
+        message_id: String,
+    },
+    Retry {
+        at: DateTime<Utc>,
+        code: Option<i64>,
+        detail: String,
+    },
+    Failed {
+        code: Option<i64>,
+        detail: String,
+    },
+    Skipped {
+        detail: String,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: i64,
+    appointment_id: i64,
+    kind: String,
+    rule: String,
+    appointment_start: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: DateTime<Utc>,
+    body: Option<String>,
+    reply_to: Option<String>,
+    channel: Option<String>,
+    message_id: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    error_code: Option<i64>,
+    detail: Option<String>,
+    delivery: Option<String>,
+    delivery_at: Option<DateTime<Utc>>,
+    delivery_error_code: Option<i64>,
+}
+
+impl OutboxRow {
+    fn into_domain(self) -> Result<OutboxMessage> {
+        Ok(OutboxMessage {
+            id: self.id,
+            appointment_id: self.appointment_id,
+            kind: word("outbox", "kind", &self.kind)?,
+            rule: self.rule,
+            appointment_start: self.appointment_start,
+            due_at: self.due_at,
+            state: word("outbox", "state", &self.state)?,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            body: self.body,
+            reply_to: self.reply_to,
+            channel: self.channel,
+            message_id: self.message_id,
+            sent_at: self.sent_at,
+            error_code: self.error_code,
+            detail: self.detail,
+            delivery: self
+                .delivery
+                .as_deref()
+                .map(|d| word("outbox", "delivery", d))
+                .transpose()?,
+            delivery_at: self.delivery_at,
+            delivery_error_code: self.delivery_error_code,
+        })
+    }
+}
+
+fn rows(rows: Vec<OutboxRow>) -> Result<Vec<OutboxMessage>> {
+    rows.into_iter().map(OutboxRow::into_domain).collect()
+}
+
+macro_rules! outbox_columns {
+    () => {
+        r#"id, appointment_id, kind, rule, appointment_start, due_at, state, attempts,
+           next_attempt_at, body, reply_to, channel, message_id, sent_at, error_code, detail,
+           delivery, delivery_at, delivery_error_code"#
+    };
+}
+
+const INSERT: &str = r#"
+    insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, due_at,
+                        next_attempt_at, body, reply_to, created_at, updated_at)
+    values ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $9)
+    on conflict (dedup_key) do nothing
+    returning id"#;
+
+const SELECT_BY_ID: &str = concat!("select ", outbox_columns!(), " from outbox where id = $1");
+const SELECT_BY_ID_FOR_UPDATE_PG: &str = concat!(
+    "select ",
+    outbox_columns!(),
+    " from outbox where id = $1 for update"
+);
+const SELECT_BY_MESSAGE_ID: &str = concat!(
+    "select ",
+    outbox_columns!(),
+    " from outbox where message_id = $1"
+);
+const SELECT_BY_APPOINTMENT: &str = concat!(
+    "select ",
+    outbox_columns!(),
+    " from outbox where appointment_id = $1 order by id"
+);
+
+/// Claims due messages and messages whose lease ran out. SQLite has one writer at a
+/// time, so the plain update is already exclusive.
+const CLAIM_SQLITE: &str = concat!(
+    r#"update outbox
+    set state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
+    where id in (
+        select id from outbox
+        where (state = 'pending' and next_attempt_at <= $1)
+           or (state = 'sending' and lease_until < $1)
+        order by next_attempt_at, id
+        limit $3)
+    returning "#,
+    outbox_columns!()
+);
+
+/// The same for PostgreSQL, where replicas claim concurrently: rows locked by another
+/// replica's claim are skipped, not waited for.
+const CLAIM_POSTGRES: &str = concat!(
+    r#"update outbox
+    set state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
+    where id in (
+        select id from outbox
+        where (state = 'pending' and next_attempt_at <= $1)
+           or (state = 'sending' and lease_until < $1)
+        order by next_attempt_at, id
+        limit $3
+        for update skip locked)
+    returning "#,
+    outbox_columns!()
+);
+
+/// Records an attempt's outcome, only if this attempt still holds the lease.
+const FINISH: &str = r#"
+    update outbox set
+        state = $3,
+        next_attempt_at = coalesce($4, next_attempt_at),
+        error_code = $5,
+        detail = $6,
+        channel = coalesce($7, channel),
+        message_id = coalesce($8, message_id),
+        sent_at = coalesce($9, sent_at),
+        lease_until = null,
+        updated_at = $10
+    where id = $1 and state = 'sending' and attempts = $2"#;
+
+const CANCEL_PENDING: &str = r#"
+    update outbox set state = 'cancelled', detail = $2, updated_at = $3
+    where appointment_id = $1 and kind = 'reminder' and state = 'pending'"#;
+
+const CANCEL_STALE: &str = r#"
+    update outbox set state = 'cancelled', detail = $3, updated_at = $4
+    where appointment_id = $1 and kind = 'reminder' and state = 'pending'
+      and appointment_start <> $2"#;
+
+const CANCEL_RULE: &str = r#"
+    update outbox set state = 'cancelled', detail = $2, updated_at = $3
+    where kind = 'reminder' and state = 'pending' and rule = $1"#;
+
+const PENDING_RULES: &str =
+    "select distinct rule from outbox where kind = 'reminder' and state = 'pending'";
+
+const SET_DELIVERY: &str = r#"
+    update outbox set delivery = $2, delivery_at = $3, delivery_error_code = $4, updated_at = $5
+    where id = $1"#;
+
+/// A status report for a message whose send response was never recorded (the process
+/// stopped, or the webhook overtook the response): it was accepted, so it counts as sent.
+const ADOPT_MESSAGE_ID: &str = r#"
+    update outbox set message_id = $2, state = 'sent', channel = coalesce(channel, $3),
+                      sent_at = coalesce(sent_at, $4), lease_until = null, updated_at = $4
+    where id = $1 and message_id is null"#;
+
+impl Store {
+    /// Claims up to `limit` messages due at `now`, reserving them until `lease_until`.
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        let claimed: Vec<OutboxRow> = match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("begin immediate").await?;
+                let rows = sqlx::query_as(CLAIM_SQLITE)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(CLAIM_POSTGRES)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(i64::from(limit))
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        let mut claimed = rows(claimed)?;
+        claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
+        Ok(claimed)
+    }
+
+    /// Records how attempt number `attempt` of message `id` ended. Returns false when the
+    /// attempt no longer holds the lease (another dispatcher took over, or a status
+    /// report already recorded the send), in which case nothing was changed.
+    pub async fn finish_attempt(
+        &self,
+        id: i64,
+        attempt: i64,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (state, next, code, detail, channel, message_id, sent_at) = match outcome {
+            AttemptOutcome::Sent {
+                channel,
+                message_id,
+            } => (
+                OutboxState::Sent,
+                None,
+                None,
+                None,
+                Some(channel),
+                Some(message_id),
+                Some(now),
+            ),
+            AttemptOutcome::Retry { at, code, detail } => (
+                OutboxState::Pending,
+                Some(*at),
+                *code,
+                Some(detail),
+                None,
+                None,
+                None,
+            ),
+            AttemptOutcome::Failed { code, detail } => (
+                OutboxState::Failed,
+                None,
+                *code,
+                Some(detail),
+                None,
+                None,
+                None,
+            ),
+            AttemptOutcome::Skipped { detail } => (
+                OutboxState::Skipped,
+                None,
+                None,
+                Some(detail),
+                None,
+                None,
+                None,
+            ),
+        };
+        let done = on_pool!(self, c => sqlx::query(FINISH)
+            .bind(id)
+            .bind(attempt)
+            .bind(state.as_str())
+            .bind(next)
+            .bind(code)
+            .bind(detail)
+            .bind(channel)
+            .bind(message_id)
+            .bind(sent_at)
+            .bind(now)
+            .execute(c)
+            .await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn outbox(&self, id: i64) -> Result<Option<OutboxMessage>> {
+        let row: Option<OutboxRow> =
+            on_pool!(self, c => sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(c).await)?;
+        row.map(OutboxRow::into_domain).transpose()
+    }
+
+    /// Every outgoing message of an appointment, oldest first.
+    pub async fn outbox_for_appointment(&self, appointment_id: i64) -> Result<Vec<OutboxMessage>> {
+        let found: Vec<OutboxRow> = on_pool!(self, c =>
+            sqlx::query_as(SELECT_BY_APPOINTMENT).bind(appointment_id).fetch_all(c).await)?;
+        rows(found)
+    }
+}
+
+impl Tx {
+    /// Enqueues a message; `None` when one with the same dedup key exists already.
+    pub async fn insert_outbox(
+        &mut self,
+        m: &NewOutbox,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(INSERT)
+            .bind(m.appointment_id)
+            .bind(m.kind.as_str())
+            .bind(&m.rule)
+            .bind(&m.dedup_key)
+            .bind(m.appointment_start)
+            .bind(m.due_at)
+            .bind(&m.body)
+            .bind(&m.reply_to)
+            .bind(now)
+            .fetch_optional(c)
+            .await)?)
+    }
+
+    pub async fn outbox(&mut self, id: i64) -> Result<Option<OutboxMessage>> {
+        let row: Option<OutboxRow> =
+            on_tx!(self, c => sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(c).await)?;
+        row.map(OutboxRow::into_domain).transpose()
+    }
+
+    pub async fn outbox_by_message_id(
+        &mut self,
+        message_id: &str,
+    ) -> Result<Option<OutboxMessage>> {
+        let row: Option<OutboxRow> = on_tx!(self, c =>
+            sqlx::query_as(SELECT_BY_MESSAGE_ID).bind(message_id).fetch_optional(c).await)?;
+        row.map(OutboxRow::into_domain).transpose()
+    }
+
+    /// Withdraws the appointment's reminders that have not gone out.
+    pub async fn cancel_pending_reminders(
+        &mut self,
+        appointment_id: i64,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let done = on_tx!(self, c => sqlx::query(CANCEL_PENDING)
+            .bind(appointment_id).bind(detail).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done)
+    }
+
+    /// Withdraws pending reminders planned for another start time than `current_start`.
+    pub async fn cancel_stale_reminders(
+        &mut self,
+        appointment_id: i64,
+        current_start: DateTime<Utc>,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let done = on_tx!(self, c => sqlx::query(CANCEL_STALE)
+            .bind(appointment_id).bind(current_start).bind(detail).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done)
+    }
+
+    /// Withdraws pending reminders of rules that no longer exist.
+    pub async fn cancel_reminders_of_unknown_rules(
+        &mut self,
+        known: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let rules: Vec<String> =
+            on_tx!(self, c => sqlx::query_scalar(PENDING_RULES).fetch_all(&mut *c).await)?;
+        let mut cancelled = 0;
+        for rule in rules.iter().filter(|r| !known.contains(&r.as_str())) {
+            let detail = format!("rule `{rule}` was removed");
+            let done = on_tx!(self, c => sqlx::query(CANCEL_RULE)
+                .bind(rule).bind(&detail).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+            cancelled += done;
+        }
+        Ok(cancelled)
+    }
+
+    /// Reads a message for an update that depends on its current value (locking the row
+    /// on PostgreSQL; SQLite's write transaction already excludes other writers).
+    pub async fn outbox_for_update(&mut self, id: i64) -> Result<Option<OutboxMessage>> {
+        let row: Option<OutboxRow> = match self {
+            Tx::Sqlite(t) => {
+                sqlx::query_as(SELECT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+            Tx::Postgres(t) => {
+                sqlx::query_as(SELECT_BY_ID_FOR_UPDATE_PG)
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+        };
+        row.map(OutboxRow::into_domain).transpose()
+    }
+
+    /// Applies a delivery status if it moves the message forward (see
+    /// [`Delivery::advances`]); returns whether it did.
+    pub async fn apply_delivery(
+        &mut self,
+        id: i64,
+        delivery: Delivery,
+        at: DateTime<Utc>,
+        error_code: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(current) = self.outbox_for_update(id).await? else {
+            return Ok(false);
+        };
+        if !Delivery::advances(current.delivery, delivery) {
+            return Ok(false);
+        }
+        on_tx!(self, c => sqlx::query(SET_DELIVERY)
+            .bind(id).bind(delivery.as_str()).bind(at).bind(error_code).bind(now)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(true)
+    }
+
+    /// Records the provider's id for a message whose send response was lost.
+    pub async fn adopt_message_id(
+        &mut self,
+        id: i64,
+        message_id: &str,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = on_tx!(self, c => sqlx::query(ADOPT_MESSAGE_ID)
+            .bind(id).bind(message_id).bind(channel).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+}

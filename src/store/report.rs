@@ -1,0 +1,74 @@
+//! The read model of the staff report: appointments of a period with the state of
+//! their latest reminder.
+
+use chrono::{DateTime, Utc};
+
+use super::appointments::{AppointmentRow, appointment_columns};
+use super::{Result, Store, on_pool, word};
+use crate::domain::{Appointment, Delivery, OutboxState};
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportRow {
+    pub appointment: Appointment,
+    /// The latest reminder's queue state, if one was planned.
+    pub reminder_state: Option<OutboxState>,
+    pub reminder_delivery: Option<Delivery>,
+    pub reminder_sent_at: Option<DateTime<Utc>>,
+    pub reminder_error_code: Option<i64>,
+    pub reminder_detail: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    #[sqlx(flatten)]
+    appointment: AppointmentRow,
+    reminder_state: Option<String>,
+    reminder_delivery: Option<String>,
+    reminder_sent_at: Option<DateTime<Utc>>,
+    reminder_error_code: Option<i64>,
+    reminder_detail: Option<String>,
+}
+
+const BETWEEN: &str = concat!(
+    "select ",
+    appointment_columns!(),
+    r#", o.state as reminder_state, o.delivery as reminder_delivery,
+       o.sent_at as reminder_sent_at, o.error_code as reminder_error_code,
+       o.detail as reminder_detail
+    from appointments a
+    left join outbox o on o.id = (
+        select max(id) from outbox
+        where appointment_id = a.id and kind = 'reminder' and state <> 'cancelled')
+    where a.starts_at >= $1 and a.starts_at < $2
+    order by a.starts_at, a.calendar, a.id"#
+);
+
+impl Store {
+    /// Appointments starting in `[from, to)`, earliest first.
+    pub async fn report(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ReportRow>> {
+        let found: Vec<Row> =
+            on_pool!(self, c => sqlx::query_as(BETWEEN).bind(from).bind(to).fetch_all(c).await)?;
+        found
+            .into_iter()
+            .map(|r| {
+                Ok(ReportRow {
+                    appointment: r.appointment.into_domain()?,
+                    reminder_state: r
+                        .reminder_state
+                        .as_deref()
+                        .map(|s| word("outbox", "state", s))
+                        .transpose()?,
+                    reminder_delivery: r
+                        .reminder_delivery
+                        .as_deref()
+                        .map(|s| word("outbox", "delivery", s))
+                        .transpose()?,
+                    reminder_sent_at: r.reminder_sent_at,
+                    reminder_error_code: r.reminder_error_code,
+                    reminder_detail: r.reminder_detail,
+                })
+            })
+            .collect()
+    }
+}
