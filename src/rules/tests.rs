@@ -208,7 +208,7 @@ fn bad_rule_files_name_every_problem() {
                 r#"{ days_before = 1, at = "18:00" }"#,
                 r#"{ before = "soon" }"#,
             ),
-            "when.before",
+            "expected a duration",
         ),
         (
             EVENING_BEFORE.replace("{first_name}", "{voornaam}"),
