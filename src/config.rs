@@ -518,21 +518,7 @@ fn ser_secret<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok
 }
 
 fn ser_url_redacted<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&redact_url_password(url))
-}
-
-/// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`.
-pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
-        None => url.to_string(),
-    }
+    s.serialize_str(&crate::domain::redact::url_password(url))
 }
 
 fn de_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
@@ -558,6 +544,8 @@ fn ser_display<S: Serializer, T: std::fmt::Display>(value: &T, s: S) -> Result<S
 }
 
 #[cfg(test)]
+// figment's Jail closures return its (large) error type; that is its API, not ours
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;

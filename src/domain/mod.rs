@@ -38,6 +38,7 @@ pub mod keys;
 pub mod outbox;
 pub mod payload;
 pub mod phone;
+pub mod redact;
 pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};

@@ -18,6 +18,7 @@
 //! Everything here is pure: loading validates the files, [`Rule::due_at`] computes the
 //! moment, [`Rule::render`] fills in the parameters.
 
+pub mod plan;
 mod render;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use serde::Deserialize;
 use crate::domain::Action;
 use crate::domain::time::{parse_time_of_day, resolve_local};
 
+pub use plan::{PlannedReminder, plan};
 pub use render::{Placeholder, RenderContext, RenderError, RenderedTemplate, TemplateParams};
 
 /// When a reminder goes out, relative to the appointment's start.

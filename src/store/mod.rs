@@ -129,7 +129,7 @@ impl Store {
         } else {
             Err(StoreError::Open(format!(
                 "`{}` is neither sqlite://… nor postgres://…",
-                crate::config::redact_url_password(url)
+                crate::domain::redact::url_password(url)
             )))
         }
     }

@@ -180,6 +180,11 @@ const FINISH: &str = r#"
         updated_at = $10
     where id = $1 and state = 'sending' and attempts = $2"#;
 
+/// Hands a claimed message back unattempted (the dispatcher is stopping).
+const RELEASE: &str = r#"
+    update outbox set state = 'pending', attempts = attempts - 1, lease_until = null
+    where id = $1 and state = 'sending' and attempts = $2"#;
+
 const CANCEL_PENDING: &str = r#"
     update outbox set state = 'cancelled', detail = $2, updated_at = $3
     where appointment_id = $1 and kind = 'reminder' and state = 'pending'"#;
@@ -306,6 +311,13 @@ impl Store {
             .execute(c)
             .await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
+    }
+
+    /// Gives back a claim that was not attempted, so the message goes out without
+    /// waiting for the lease to run out.
+    pub async fn release_claim(&self, id: i64, attempt: i64) -> Result<()> {
+        on_pool!(self, c => sqlx::query(RELEASE).bind(id).bind(attempt).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     pub async fn outbox(&self, id: i64) -> Result<Option<OutboxMessage>> {

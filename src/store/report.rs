@@ -34,7 +34,8 @@ const BETWEEN: &str = concat!(
     "select ",
     appointment_columns!(),
     r#", o.state as reminder_state, o.delivery as reminder_delivery,
-       o.sent_at as reminder_sent_at, o.error_code as reminder_error_code,
+       o.sent_at as reminder_sent_at,
+       coalesce(o.delivery_error_code, o.error_code) as reminder_error_code,
        o.detail as reminder_detail
     from appointments a
     left join outbox o on o.id = (
