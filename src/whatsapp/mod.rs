@@ -1,0 +1,6 @@
+//! Meta's WhatsApp Cloud API: the requests reminderd sends, the client that sends them,
+//! the answers it reads, and the webhooks that come back.
+
+pub mod client;
+pub mod message;
+pub mod response;
