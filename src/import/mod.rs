@@ -1,2 +1,4 @@
 //! Import: calendar sources become appointments.
 pub mod contact;
+pub mod fetch;
+pub mod sync;

@@ -1,0 +1,197 @@
+//! Running imports: fetch a source, read it, reconcile it, and remember how it went —
+//! once on demand, or every poll interval on `tokio-cron-scheduler`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::contact::ContactRules;
+use super::fetch::{FetchError, Fetched, Fetcher, Validators, display_location};
+use super::sync::{Planning, SyncError, SyncReport, Window, reconcile};
+use super::to_appointments;
+use crate::clock::Clock;
+use crate::domain::Region;
+use crate::rules::RuleSet;
+use crate::store::{Store, StoreError};
+
+/// One configured calendar feed.
+#[derive(Clone, Debug)]
+pub struct SourceSpec {
+    pub name: String,
+    /// `http(s)://`, `webcal://`, `file://` or a path.
+    pub location: String,
+    pub poll_interval: Duration,
+    /// Used when an event has no LOCATION of its own.
+    pub default_location: Option<String>,
+    pub contact: ContactRules,
+}
+
+/// How imports behave, from `[import]`, `[business]` and `[dispatch]`.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub lookahead: Duration,
+    pub zone: Tz,
+    pub region: Region,
+    pub plan_grace: Duration,
+}
+
+/// What one import did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// The feed has not changed (HTTP 304): no database writes.
+    Unchanged,
+    Applied(SyncReport),
+}
+
+/// Why an import failed. The last good import stays in place.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot fetch {location}: {source}")]
+    Fetch { location: String, source: FetchError },
+    #[error("cannot read the feed {location}: {detail}")]
+    Parse { location: String, detail: String },
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Imports sources into the store.
+#[derive(Clone, Debug)]
+pub struct Importer {
+    store: Store,
+    clock: Clock,
+    fetcher: Fetcher,
+    rules: Arc<RuleSet>,
+    options: ImportOptions,
+}
+
+impl Importer {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        fetcher: Fetcher,
+        rules: Arc<RuleSet>,
+        options: ImportOptions,
+    ) -> Self {
+        Importer { store, clock, fetcher, rules, options }
+    }
+
+    /// Imports one source now. A failure is recorded for `/readyz` and the report, and
+    /// changes nothing else.
+    pub async fn import(&self, source: &SourceSpec) -> Result<ImportOutcome, ImportError> {
+        let span = info_span!("import", source = %source.name);
+        async {
+            let now = self.clock.now();
+            let result = self.try_import(source, now).await;
+            match &result {
+                Ok(ImportOutcome::Unchanged) => {
+                    info!("feed unchanged");
+                    self.store.record_import_unchanged(&source.name, now).await?;
+                }
+                Ok(ImportOutcome::Applied(r)) => info!(
+                    seen = r.seen, inserted = r.inserted, updated = r.updated,
+                    removed = r.removed, planned = r.reminders_planned,
+                    cancelled = r.reminders_cancelled, "imported"
+                ),
+                Err(e) => {
+                    warn!(error.cause_chain = ?e, "import failed; the last good import is kept");
+                    self.store.record_import_failure(&source.name, now, &e.to_string()).await?;
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn try_import(
+        &self,
+        source: &SourceSpec,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, ImportError> {
+        let known = self.store.source_state(&source.name).await?;
+        let validators = Validators {
+            etag: known.as_ref().and_then(|s| s.etag.clone()),
+            last_modified: known.as_ref().and_then(|s| s.last_modified.clone()),
+        };
+        let location = display_location(&source.location);
+        let fetched = self
+            .fetcher
+            .fetch(&source.location, &validators)
+            .await
+            .map_err(|e| ImportError::Fetch { location: location.clone(), source: e })?;
+        let (text, validators) = match fetched {
+            Fetched::Unchanged => return Ok(ImportOutcome::Unchanged),
+            Fetched::Body { text, validators } => (text, validators),
+        };
+        let window = Window {
+            from: now,
+            to: now + chrono::Duration::from_std(self.options.lookahead).unwrap_or(chrono::Duration::MAX),
+        };
+        let appointments = to_appointments(&text, source, window, &self.options)
+            .map_err(|detail| ImportError::Parse { location, detail })?;
+        let planning = Planning {
+            rules: &self.rules,
+            zone: self.options.zone,
+            grace: chrono::Duration::from_std(self.options.plan_grace).unwrap_or_default(),
+        };
+        let report = reconcile(
+            &self.store,
+            &source.name,
+            &appointments,
+            window,
+            planning,
+            now,
+            (validators.etag.as_deref(), validators.last_modified.as_deref()),
+        )
+        .await?;
+        Ok(ImportOutcome::Applied(report))
+    }
+
+    /// Imports every source now, then each again every poll interval until `shutdown`.
+    /// `imported` is notified after each import (the dispatcher wakes to send what it
+    /// planned).
+    pub async fn run(
+        self,
+        sources: Vec<SourceSpec>,
+        shutdown: CancellationToken,
+        imported: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<()> {
+        if sources.is_empty() {
+            warn!("no sources configured: nothing will be imported");
+            return Ok(());
+        }
+        for source in &sources {
+            let _ = self.import(source).await;
+        }
+        imported.notify_one();
+        let mut scheduler = JobScheduler::new().await?;
+        for source in sources {
+            let importer = self.clone();
+            let imported = imported.clone();
+            let source = Arc::new(source);
+            let interval = source.poll_interval;
+            let job = Job::new_repeated_async(interval, move |_, _| {
+                let importer = importer.clone();
+                let source = source.clone();
+                let imported = imported.clone();
+                Box::pin(async move {
+                    if importer.import(&source).await.is_ok() {
+                        imported.notify_one();
+                    }
+                })
+            })?;
+            scheduler.add(job).await?;
+        }
+        scheduler.start().await?;
+        shutdown.cancelled().await;
+        scheduler.shutdown().await?;
+        Ok(())
+    }
+}
