@@ -10,3 +10,8 @@ pub mod domain;
 pub mod import;
 pub mod rules;
 pub mod store;
+pub mod http;
+pub mod ops;
+pub mod report;
+pub mod scheduler;
+pub mod whatsapp;

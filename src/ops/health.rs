@@ -1,0 +1,66 @@
+//! `/healthz` (the process answers) and `/readyz` (it can do its work: the database
+//! answers; with detail on every source and the inbox backlog, for operators).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use crate::store::Store;
+
+/// What readiness looks at.
+#[derive(Clone, Debug)]
+pub struct HealthState {
+    pub store: Store,
+    /// The configured source names, so a source that never imported shows up too.
+    pub sources: Vec<String>,
+}
+
+pub fn router(state: HealthState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness: database unavailable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "database": e.to_string() })),
+        );
+    }
+    let known = state.store.source_states().await.unwrap_or_default();
+    let sources: Vec<_> = state
+        .sources
+        .iter()
+        .map(|name| match known.iter().find(|s| &s.source == name) {
+            Some(s) => json!({
+                "name": name,
+                "ok": s.last_error.is_none() && s.last_success_at.is_some(),
+                "last_success_at": s.last_success_at,
+                "last_attempt_at": s.last_attempt_at,
+                "last_error": s.last_error,
+                "events": s.events,
+            }),
+            None => json!({ "name": name, "ok": false, "last_error": "not imported yet" }),
+        })
+        .collect();
+    let backlog = state.store.unprocessed_inbox_count().await.unwrap_or(-1);
+    (
+        StatusCode::OK,
+        Json(json!({
+            "status": "ready",
+            "database": state.store.backend(),
+            "sources": sources,
+            "inbox_backlog": backlog,
+        })),
+    )
+}

@@ -1,0 +1,146 @@
+//! Staff login: argon2 password hashes from the config, and a signed session cookie
+//! (HttpOnly, SameSite=Strict, Secure unless disabled for plain-HTTP localhost).
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+
+use crate::domain::keys::Key;
+
+pub const COOKIE: &str = "reminderd_session";
+
+/// A staff member allowed to log in.
+#[derive(Clone, Debug)]
+pub struct StaffAccount {
+    pub name: String,
+    pub password_hash: String,
+}
+
+/// Hashes a password for the config (`reminderd hash-password`).
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// Checks a login. Runs argon2 (deliberately slow): call it off the async threads.
+/// A name that does not exist costs the same time as a wrong password.
+pub fn check_login(accounts: &[StaffAccount], name: &str, password: &str) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2zmMw7Bf5nyCKOVNpnmu6LfLr/wxUuxUdGumKTPFeO4";
+    let account = accounts.iter().find(|a| a.name == name);
+    let hash = account.map_or(DUMMY, |a| a.password_hash.as_str());
+    let ok = PasswordHash::new(hash)
+        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+    ok && account.is_some()
+}
+
+/// Signs and reads session cookies.
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    key: Key,
+    pub ttl: chrono::Duration,
+    pub secure: bool,
+}
+
+impl Sessions {
+    pub fn new(secret: &[u8], ttl: chrono::Duration, secure: bool) -> Self {
+        Sessions { key: Key::derive(secret, "staff session v1"), ttl, secure }
+    }
+
+    /// The cookie value for `name`, valid until `now + ttl`.
+    pub fn issue(&self, name: &str, now: DateTime<Utc>) -> String {
+        let body = format!("{}.{}", URL_SAFE_NO_PAD.encode(name), (now + self.ttl).timestamp());
+        let tag = URL_SAFE_NO_PAD.encode(self.key.tag(body.as_bytes(), 32));
+        format!("{body}.{tag}")
+    }
+
+    /// The staff name in a valid, unexpired cookie value.
+    pub fn verify(&self, value: &str, now: DateTime<Utc>) -> Option<String> {
+        let (body, tag) = value.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if !self.key.verify(body.as_bytes(), &tag) {
+            return None;
+        }
+        let (name, expires) = body.split_once('.')?;
+        let expires: i64 = expires.parse().ok()?;
+        if now.timestamp() >= expires {
+            return None;
+        }
+        String::from_utf8(URL_SAFE_NO_PAD.decode(name).ok()?).ok()
+    }
+
+    /// The `Set-Cookie` header value for a new session.
+    pub fn set_cookie(&self, value: &str) -> String {
+        format!(
+            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+            self.ttl.num_seconds(),
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// The `Set-Cookie` header value that ends a session.
+    pub fn clear_cookie(&self) -> String {
+        format!(
+            "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+}
+
+/// The session cookie's value from a `Cookie` header.
+pub fn cookie_value(header: &str) -> Option<&str> {
+    header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-10-14T08:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_hashed_password_logs_in_and_nothing_else_does() {
+        let accounts = vec![StaffAccount { name: "balie".into(), password_hash: hash_password("geheim").unwrap() }];
+        assert!(check_login(&accounts, "balie", "geheim"));
+        assert!(!check_login(&accounts, "balie", "Geheim"));
+        assert!(!check_login(&accounts, "arts", "geheim"));
+        assert!(!check_login(&[], "balie", "geheim"));
+    }
+
+    #[test]
+    fn a_session_is_valid_until_it_expires_and_cannot_be_forged() {
+        let sessions = Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(12), true);
+        let value = sessions.issue("balie", now());
+        assert_eq!(sessions.verify(&value, now()), Some("balie".into()));
+        assert_eq!(sessions.verify(&value, now() + chrono::Duration::hours(12)), None);
+        // another name with the same tag
+        let (_, rest) = value.split_once('.').unwrap();
+        let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode("arts"));
+        assert_eq!(sessions.verify(&forged, now()), None);
+        // a later expiry with the same tag
+        let parts: Vec<&str> = value.split('.').collect();
+        let extended = format!("{}.{}.{}", parts[0], now().timestamp() + 999_999, parts[2]);
+        assert_eq!(sessions.verify(&extended, now()), None);
+        // another secret
+        let other = Sessions::new(b"another secret of thirty-two chars", chrono::Duration::hours(12), true);
+        assert_eq!(other.verify(&value, now()), None);
+        assert_eq!(sessions.verify("garbage", now()), None);
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_secure() {
+        let sessions = Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(1), true);
+        let header = sessions.set_cookie("v");
+        for part in ["reminderd_session=v", "HttpOnly", "SameSite=Strict", "Secure", "Max-Age=3600"] {
+            assert!(header.contains(part), "{header}");
+        }
+        let plain = Sessions { secure: false, ..sessions };
+        assert!(!plain.set_cookie("v").contains("Secure"));
+        assert_eq!(cookie_value("a=1; reminderd_session=xyz; b=2"), Some("xyz"));
+        assert_eq!(cookie_value("reminderd_sessionx=1"), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! What the report pages show, in words staff use.
+
+use askama::Template;
+use chrono::{Days, Locale, NaiveDate};
+use chrono_tz::Tz;
+
+use crate::domain::phone::mask;
+use crate::domain::time::{dutch_date_short, local_time};
+use crate::domain::{AppointmentStatus, Delivery, OutboxState, Reply};
+use crate::store::ReportRow;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub practice: &'a str,
+    pub error: bool,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+pub struct ReportPage {
+    pub practice: String,
+    pub user: String,
+    pub title: String,
+    pub date: String,
+    pub previous: String,
+    pub next: String,
+    pub today: String,
+    pub is_today: bool,
+    pub rows: Vec<RowView>,
+    pub counts: Counts,
+}
+
+/// The totals at the top of the page.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub appointments: usize,
+    pub confirmed: usize,
+    pub cancelled: usize,
+    pub reschedule: usize,
+    pub no_answer: usize,
+}
+
+/// One appointment, ready to print.
+#[derive(Debug)]
+pub struct RowView {
+    pub time: String,
+    pub customer: String,
+    pub phone: String,
+    pub calendar: String,
+    pub location: String,
+    pub reminder: String,
+    pub reminder_class: &'static str,
+    pub reply: String,
+    pub reply_class: &'static str,
+    pub note: String,
+}
+
+impl ReportPage {
+    pub fn new(
+        practice: &str,
+        user: &str,
+        day: NaiveDate,
+        today: NaiveDate,
+        rows: &[ReportRow],
+        zone: Tz,
+    ) -> Self {
+        let rows: Vec<RowView> = rows.iter().map(|r| RowView::new(r, zone)).collect();
+        let mut counts = Counts { appointments: rows.len(), ..Counts::default() };
+        for r in &rows {
+            match r.reply_class {
+                "confirmed" => counts.confirmed += 1,
+                "cancelled" => counts.cancelled += 1,
+                "reschedule" => counts.reschedule += 1,
+                _ => counts.no_answer += 1,
+            }
+        }
+        ReportPage {
+            practice: practice.to_string(),
+            user: user.to_string(),
+            title: day.format_localized("%A %-d %B %Y", Locale::nl_NL).to_string(),
+            date: day.to_string(),
+            previous: day.checked_sub_days(Days::new(1)).unwrap_or(day).to_string(),
+            next: day.checked_add_days(Days::new(1)).unwrap_or(day).to_string(),
+            today: today.to_string(),
+            is_today: day == today,
+            rows,
+            counts,
+        }
+    }
+}
+
+impl RowView {
+    fn new(row: &ReportRow, zone: Tz) -> Self {
+        let a = &row.appointment;
+        let (reply, reply_class) = match (a.status, a.reply) {
+            (AppointmentStatus::Cancelled, _) => ("geannuleerd in de agenda", "cancelled"),
+            (AppointmentStatus::Removed, _) => ("uit de agenda verwijderd", "cancelled"),
+            (_, Reply::Confirmed) => ("bevestigd", "confirmed"),
+            (_, Reply::Cancelled) => ("geannuleerd door klant", "cancelled"),
+            (_, Reply::Reschedule) => ("wil verzetten", "reschedule"),
+            (_, Reply::None) => ("geen antwoord", "none"),
+        };
+        let (reminder, reminder_class) = reminder_label(row, zone);
+        let mut notes = Vec::new();
+        if let Some(problem) = &a.contact_problem {
+            notes.push(problem.clone());
+        }
+        if matches!(row.reminder_state, Some(OutboxState::Failed | OutboxState::Skipped))
+            && let Some(detail) = &row.reminder_detail
+        {
+            notes.push(detail.clone());
+        }
+        RowView {
+            time: format!("{}–{}", local_time(a.starts_at, zone), local_time(a.ends_at, zone)),
+            customer: a.customer_name.clone().unwrap_or_else(|| "(naam onbekend)".into()),
+            phone: a.customer_phone.as_deref().map(mask).unwrap_or_else(|| "geen nummer".into()),
+            calendar: a.calendar.clone(),
+            location: a.location.clone().unwrap_or_default(),
+            reminder,
+            reminder_class,
+            reply: reply.to_string(),
+            reply_class,
+            note: notes.join("; "),
+        }
+    }
+}
+
+fn reminder_label(row: &ReportRow, zone: Tz) -> (String, &'static str) {
+    let sent_at = row
+        .reminder_sent_at
+        .map(|t| format!(" {} {}", dutch_date_short(t, zone), local_time(t, zone)))
+        .unwrap_or_default();
+    match (row.reminder_state, row.reminder_delivery) {
+        (None, _) => ("geen herinnering".into(), "none"),
+        (Some(OutboxState::Pending), _) => ("gepland".into(), "pending"),
+        (Some(OutboxState::Sending), _) => ("wordt verstuurd".into(), "pending"),
+        (Some(OutboxState::Sent), Some(Delivery::Failed)) => {
+            let code = row.reminder_error_code.map(|c| format!(" (code {c})")).unwrap_or_default();
+            (format!("niet afgeleverd{code}"), "failed")
+        }
+        (Some(OutboxState::Sent), Some(Delivery::Read)) => (format!("gelezen{sent_at}"), "ok"),
+        (Some(OutboxState::Sent), Some(Delivery::Delivered)) => (format!("afgeleverd{sent_at}"), "ok"),
+        (Some(OutboxState::Sent), _) => (format!("verstuurd{sent_at}"), "ok"),
+        (Some(OutboxState::Failed), _) => {
+            let code = row.reminder_error_code.map(|c| format!(" (code {c})")).unwrap_or_default();
+            (format!("mislukt{code}"), "failed")
+        }
+        (Some(OutboxState::Skipped), _) => ("niet verstuurd".into(), "failed"),
+        (Some(OutboxState::Cancelled), _) => ("ingetrokken".into(), "none"),
+    }
+}
