@@ -4,3 +4,4 @@
 pub mod client;
 pub mod message;
 pub mod response;
+pub mod signature;
