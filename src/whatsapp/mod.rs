@@ -5,3 +5,7 @@ pub mod client;
 pub mod message;
 pub mod response;
 pub mod signature;
+pub mod webhook;
+
+#[cfg(test)]
+mod conformance_tests;
