@@ -497,3 +497,202 @@ fn integer(v: Option<&Value>) -> Option<i64> {
 fn timestamp(v: Option<&Value>) -> i64 {
     integer(v).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An envelope with one `messages` change holding `value`.
+    fn envelope(value: &str) -> Vec<u8> {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"waba","changes":[{{"field":"messages","value":{value}}}]}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn only_message(value: &str) -> InboundMessage {
+        match parse(&envelope(value)).expect("an envelope").as_slice() {
+            [Event::Message(m)] => m.clone(),
+            other => panic!("expected one message, got {other:?}"),
+        }
+    }
+
+    fn only_status(value: &str) -> StatusUpdate {
+        match parse(&envelope(value)).expect("an envelope").as_slice() {
+            [Event::Status(s)] => s.clone(),
+            other => panic!("expected one status, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_are_refused() {
+        for body in [&b""[..], b"not json", b"{\"object\":", b"\xff\xfe"] {
+            assert!(
+                matches!(parse(body), Err(ParseError::NotJson(_))),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_that_is_not_an_envelope_is_refused() {
+        for body in [
+            "[]",
+            "null",
+            "{}",
+            r#"{"entry":[]}"#,
+            r#"{"object":"whatsapp_business_account"}"#,
+            r#"{"object":1,"entry":[]}"#,
+            r#"{"object":"whatsapp_business_account","entry":{}}"#,
+        ] {
+            assert!(
+                matches!(parse(body.as_bytes()), Err(ParseError::NotEnvelope(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn envelopes_of_other_products_are_refused() {
+        let body = br#"{"object":"page","entry":[]}"#;
+        assert!(matches!(parse(body), Err(ParseError::OtherObject(o)) if o == "page"));
+    }
+
+    #[test]
+    fn odd_shapes_inside_the_envelope_are_skipped_not_refused() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[
+            1, null, {"id":7}, {"changes":{}}, {"changes":[3, {"value":[]}, {"field":"account_update","value":{"messages":[{"id":"x"}]}}]},
+            {"changes":[{"value":{"messages":[5, {"type":"text"}, {"id":{"a":1}}], "statuses":[{"id":"w"}, {"status":"sent"}],
+                                  "user_preferences":"none", "errors":[{}]}}]}
+        ]}"#;
+        let events = parse(body).expect("an envelope");
+        // Only the empty system error survives: it is an object, and its parts are optional.
+        assert_eq!(events, [Event::Error(SystemError::default())]);
+    }
+
+    #[test]
+    fn timestamps_may_be_strings_or_integers() {
+        let m = only_message(r#"{"messages":[{"id":"a","timestamp":1700000000,"type":"text"}]}"#);
+        assert_eq!(m.timestamp, 1_700_000_000);
+        let m = only_message(r#"{"messages":[{"id":"a","timestamp":"1700000001"}]}"#);
+        assert_eq!(m.timestamp, 1_700_000_001);
+        for odd in [r#""soon""#, "1.5", "null", "99999999999999999999", "[]"] {
+            let m = only_message(&format!(
+                r#"{{"messages":[{{"id":"a","timestamp":{odd}}}]}}"#
+            ));
+            assert_eq!(m.timestamp, 0, "{odd}");
+        }
+    }
+
+    #[test]
+    fn a_quick_reply_tap_yields_its_payload_and_the_reminder_it_answers() {
+        let m = only_message(
+            r#"{"metadata":{"phone_number_id":"106"},"messages":[{"context":{"from":"1555","id":"wamid.reminder"},
+               "from":"31612345678","id":"wamid.tap","timestamp":"1739321024","type":"button",
+               "button":{"payload":"CONFIRM:7f3c2a","text":"Ja, ik kom"}}]}"#,
+        );
+        assert_eq!(m.phone_number_id.as_deref(), Some("106"));
+        assert_eq!(m.waba_id.as_deref(), Some("waba"));
+        assert_eq!(m.context_id.as_deref(), Some("wamid.reminder"));
+        assert_eq!(m.button_text.as_deref(), Some("Ja, ik kom"));
+        assert_eq!(m.reply_payload(), Some("CONFIRM:7f3c2a"));
+        assert_eq!(
+            Event::Message(m).dedup_key().as_deref(),
+            Some("message:wamid.tap")
+        );
+    }
+
+    #[test]
+    fn interactive_replies_yield_the_chosen_id() {
+        let m = only_message(
+            r#"{"messages":[{"id":"a","type":"interactive","interactive":{"type":"list_reply",
+               "list_reply":{"id":"SLOT:1","title":"09:00","description":"Dr. Jansen"}}}]}"#,
+        );
+        assert_eq!(m.reply_payload(), Some("SLOT:1"));
+        assert_eq!(m.list_description.as_deref(), Some("Dr. Jansen"));
+        let m = only_message(
+            r#"{"messages":[{"id":"a","type":"interactive","interactive":{"type":"button_reply",
+               "button_reply":{"id":"RS_YES:1","title":"Ja","description":"ignored"}}}]}"#,
+        );
+        assert_eq!(m.reply_payload(), Some("RS_YES:1"));
+        assert_eq!(m.list_description, None);
+    }
+
+    #[test]
+    fn typed_text_and_unknown_types_have_no_reply_payload() {
+        let m = only_message(r#"{"messages":[{"id":"a","type":"text","text":{"body":"STOP"}}]}"#);
+        assert_eq!(
+            (m.text_body.as_deref(), m.reply_payload()),
+            (Some("STOP"), None)
+        );
+        let m = only_message(
+            r#"{"messages":[{"id":"a","type":"hologram","hologram":{"id":"h"},"button":{"payload":"P"}}]}"#,
+        );
+        assert_eq!(m.kind.as_deref(), Some("hologram"));
+        assert_eq!((m.button_payload, m.media_id), (None, None));
+    }
+
+    #[test]
+    fn statuses_map_to_deliveries_and_keep_their_first_error() {
+        let s = only_status(
+            r#"{"statuses":[{"id":"wamid.r","status":"failed","timestamp":"1751142888","recipient_id":"3161",
+               "biz_opaque_callback_data":"outbox:9",
+               "errors":[{"code":131026,"message":"Message undeliverable","error_data":{"details":"not on WhatsApp"}},{"code":"131000"}]}]}"#,
+        );
+        assert_eq!(s.delivery(), Some(Delivery::Failed));
+        assert_eq!(s.error_codes, [131026, 131000]);
+        assert_eq!(s.error_title.as_deref(), Some("Message undeliverable"));
+        assert_eq!(s.error_details.as_deref(), Some("not on WhatsApp"));
+        assert_eq!(s.biz_opaque_callback_data.as_deref(), Some("outbox:9"));
+        assert_eq!(
+            Event::Status(s).dedup_key().as_deref(),
+            Some("status:wamid.r:failed")
+        );
+
+        for (word, delivery) in [
+            ("sent", Some(Delivery::Sent)),
+            ("delivered", Some(Delivery::Delivered)),
+            ("read", Some(Delivery::Read)),
+            ("played", None),
+            ("SENT", None),
+        ] {
+            let s = only_status(&format!(
+                r#"{{"statuses":[{{"id":"w","status":"{word}"}}]}}"#
+            ));
+            assert_eq!(s.delivery(), delivery, "{word}");
+        }
+    }
+
+    #[test]
+    fn other_events_have_no_dedup_key() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+            {"field":"message_template_status_update","value":{"event":"APPROVED","message_template_id":1234567890123456}},
+            {"field":"user_preferences","value":{"user_preferences":[{"wa_id":"1","value":"stop","timestamp":5}]}}]}]}"#;
+        let events = parse(body).expect("an envelope");
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.dedup_key().is_none()));
+        let Event::TemplateStatus(t) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(t.template_id.as_deref(), Some("1234567890123456"));
+        assert_eq!(events[0].phone_number_id(), None);
+    }
+
+    #[test]
+    fn damaged_bodies_never_panic() {
+        let base = envelope(
+            r#"{"metadata":{"phone_number_id":"1"},"messages":[{"id":"a","timestamp":"1","type":"reaction",
+               "reaction":{"message_id":"b","emoji":"\ud83d\udc4d"}}],"statuses":[{"id":"c","status":"read"}]}"#,
+        );
+        // Every single-byte replacement by a few troublesome bytes, and every cut.
+        for at in 0..base.len() {
+            for byte in [b'"', b'{', b']', b'0', b'\\', 0xff] {
+                let mut body = base.clone();
+                body[at] = byte;
+                let _ = parse(&body);
+            }
+            let _ = parse(&base[..at]);
+        }
+        assert_eq!(parse(&base).expect("the original").len(), 2);
+    }
+}
