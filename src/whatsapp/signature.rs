@@ -35,6 +35,10 @@ pub enum SignatureError {
     /// a forgery, a body changed on the way, or the wrong app secret in the config.
     #[error("the X-Hub-Signature-256 header does not match the body")]
     Mismatch,
+    /// The app secret is empty. Anyone can compute an HMAC under an empty key, so no
+    /// body is accepted (config validation should have refused this already).
+    #[error("no app secret is configured to check X-Hub-Signature-256 with")]
+    NoSecret,
 }
 
 /// Checks that `header` (the value of `X-Hub-Signature-256`) signs `body` with
@@ -45,6 +49,9 @@ pub enum SignatureError {
 /// webhooks. Whitespace around the header value is ignored; the `sha256=` prefix must be
 /// exact. The digest is compared in constant time.
 pub fn verify(app_secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    if app_secret.is_empty() {
+        return Err(SignatureError::NoSecret);
+    }
     let header = header.ok_or(SignatureError::Missing)?;
     let expected = parse_header(header)?;
 
@@ -214,6 +221,15 @@ mod tests {
         assert_eq!(
             verify(b"k", br#"{"a":2}"#, Some(&header)),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn nothing_is_accepted_under_an_empty_secret() {
+        let header = sign(b"", b"{}");
+        assert_eq!(
+            verify(b"", b"{}", Some(&header)),
+            Err(SignatureError::NoSecret)
         );
     }
 
