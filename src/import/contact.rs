@@ -379,6 +379,28 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_in_the_default_config_is_valid() {
+        // the commented `[sources.contact]` block of config.default.toml, uncommented
+        let example: String = crate::config::DEFAULTS
+            .lines()
+            .skip_while(|l| !l.starts_with("# [sources.contact]"))
+            .skip(1)
+            .take_while(|l| l.starts_with("# "))
+            .filter(|l| !l.starts_with("#  "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        assert!(example.contains("phone_pattern"), "{example}");
+        let rules: ContactRules =
+            toml::from_str(&example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+        rules.validate().unwrap();
+        assert_eq!(rules.phone_pattern.as_deref(), Some(DEFAULT_PHONE_PATTERN));
+        assert_eq!(
+            rules.phone_properties,
+            ContactRules::default().phone_properties
+        );
+    }
+
+    #[test]
     fn rules_deserialize_with_defaults_and_refuse_unknown_keys() {
         let rules: ContactRules = toml::from_str("phone_properties = [\"X-GSM\"]").unwrap();
         assert_eq!(rules.phone_properties, vec!["X-GSM".to_string()]);

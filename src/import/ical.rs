@@ -236,11 +236,21 @@ fn parse_event(block: &str) -> Result<Event, String> {
     Ok(Event { props })
 }
 
-/// A stable stand-in UID for an event that has none: a digest of its text.
+/// A stand-in UID for an event that has none: a digest of its text without the lines
+/// that change on every export (DTSTAMP and the like), so the event keeps its identity
+/// between imports for as long as it is not edited.
 fn generated_uid(block: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(block.as_bytes());
-    format!("generated-{}", hex::encode(&digest[..12]))
+    const VOLATILE: &[&str] = &["DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE"];
+    let mut digest = Sha256::new();
+    for line in block.lines() {
+        let name = line.split([':', ';']).next().unwrap_or_default().trim();
+        if !VOLATILE.iter().any(|v| name.eq_ignore_ascii_case(v)) {
+            digest.update(line.trim_end().as_bytes());
+            digest.update(b"\n");
+        }
+    }
+    format!("generated-{}", hex::encode(&digest.finalize()[..12]))
 }
 
 #[cfg(test)]

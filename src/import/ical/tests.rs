@@ -147,3 +147,23 @@ fn garbage_inside_a_feed_never_panics() {
         assert!(feed.occurrences.len() < 100_000, "{input}");
     }
 }
+
+#[test]
+fn an_event_without_uid_keeps_its_generated_uid_across_exports() {
+    let event = |stamp: &str, summary: &str| {
+        read(
+            &format!("BEGIN:VEVENT\nDTSTAMP:{stamp}\nDTSTART:20261020T100000Z\nSUMMARY:{summary}\nEND:VEVENT\n"),
+            "2026-10-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+        )
+        .occurrences
+        .remove(0)
+    };
+    let first = event("20261001T000000Z", "Controle");
+    assert!(first.uid_is_generated);
+    assert_eq!(first.key(), event("20261002T120000Z", "Controle").key());
+    assert_ne!(
+        first.key(),
+        event("20261001T000000Z", "Andere afspraak").key()
+    );
+}
