@@ -218,7 +218,10 @@ impl Series {
             summary: text("SUMMARY"),
             location: text("LOCATION"),
             description: text("DESCRIPTION"),
-            status: event.first("STATUS").map(|s| s.trim().to_ascii_uppercase()),
+            status: event
+                .first("STATUS")
+                .map(|s| s.trim().to_ascii_uppercase())
+                .filter(|s| !s.is_empty()),
             sequence: sequence(event),
             attendees: event
                 .all("ATTENDEE")
@@ -423,8 +426,10 @@ impl InstanceSet {
     /// (`FREQ=SECONDLY`, or a feed built to exhaust the importer) is an error.
     fn within(&self, window: &Window, clock: Tz) -> Result<Vec<Instance>, String> {
         let margin = Duration::days(1);
-        let low = window.from.with_timezone(&clock).naive_local() - margin;
-        let high = window.to.with_timezone(&clock).naive_local() + margin;
+        let low = window.from.with_timezone(&clock).naive_local();
+        let low = low.checked_sub_signed(margin).unwrap_or(low);
+        let high = window.to.with_timezone(&clock).naive_local();
+        let high = high.checked_add_signed(margin).unwrap_or(high);
         let mut seen = BTreeSet::new();
         for (n, dressed) in self.set.into_iter().enumerate() {
             if n >= MAX_INSTANCES {

@@ -83,6 +83,24 @@ pub(super) fn zone_named(tzid: &str) -> Result<Tz, String> {
 pub(super) fn parse_when(raw: &str, tzid: Option<&str>, date_only: bool) -> Result<When, String> {
     let raw = raw.trim();
     let bad = || format!("`{raw}` is not a date or date-time");
+    // Exactly `YYYYMMDD` or `YYYYMMDDTHHMMSS[Z]`: a fixed shape keeps years to four
+    // digits, so no later arithmetic can run off the end of the calendar.
+    let b = raw.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let shaped = match b.len() {
+        8 => digits(b),
+        15 | 16 => {
+            digits(&b[..8])
+                && b[8].eq_ignore_ascii_case(&b'T')
+                && digits(&b[9..15])
+                && (b.len() == 15 || b[15].eq_ignore_ascii_case(&b'Z'))
+        }
+        // a DATE with trailing junk (`20260101T000000` marked VALUE=DATE) is its date
+        _ => date_only && b.len() > 8 && digits(&b[..8]),
+    };
+    if !shaped {
+        return Err(bad());
+    }
     if date_only || raw.len() == 8 {
         // A TZID on a DATE means nothing (SabreDAV writes it); it is ignored.
         let date_part = raw.get(..8).ok_or_else(bad)?;
@@ -231,7 +249,15 @@ mod tests {
             zone_named("/mozilla.org/20070129_1/America/New_York").unwrap(),
             chrono_tz::America::New_York
         );
-        assert!(parse_when("2026-01-01", None, false).is_err());
+        for bad in [
+            "2026-01-01",
+            "+1234560101",
+            "20260101T1000",
+            "20260101X100000",
+            "2026010é",
+        ] {
+            assert!(parse_when(bad, None, false).is_err(), "{bad}");
+        }
     }
 
     #[test]
