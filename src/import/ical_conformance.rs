@@ -58,10 +58,6 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
         "node-ical__vtimezone-year-0001-dtstart.ics",
         "Windows zone name defined by an embedded VTIMEZONE",
     ),
-    (
-        "recurring-ical-events__issue_75_range_parameter.ics",
-        "RECURRENCE-ID;RANGE=THISANDFUTURE",
-    ),
 ];
 
 /// Single occurrences where the oracle's answer is doubtful (README, SOURCES.md): the

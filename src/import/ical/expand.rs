@@ -106,8 +106,9 @@ impl Series {
             }
         }
 
+        let edits = future_edits(&overrides, window.zone);
         if let Some(master) = master
-            && let Err(e) = self.expand_master(master, recurring, &overrides, window, feed)
+            && let Err(e) = self.expand_master(master, recurring, &overrides, &edits, window, feed)
         {
             feed.problems.push(self.problem(&e));
         }
@@ -139,6 +140,7 @@ impl Series {
         master: &Event,
         recurring: bool,
         overrides: &HashMap<Slot, &Event>,
+        edits: &[FutureEdit<'_>],
         window: &Window,
         feed: &mut Feed,
     ) -> Result<(), String> {
@@ -150,26 +152,40 @@ impl Series {
             When::DateTime(_, zone) => zone.wall_clock(window.zone),
         };
         let set = InstanceSet::new(master, t.start, clock, window.zone)?;
-        for (local, own_end) in set.within(window, clock)? {
-            let start = resolve_local(clock, local);
-            if !window.contains(start) {
-                continue;
-            }
+        let reach = edits
+            .iter()
+            .map(|e| e.shift.abs())
+            .max()
+            .unwrap_or_default();
+        for (local, own_end) in set.within(window, clock, reach)? {
+            let original = resolve_local(clock, local);
             let slot = if all_day {
                 Slot::Date(local.date())
             } else {
-                Slot::Instant(start)
+                Slot::Instant(original)
             };
             if overrides.contains_key(&slot) {
                 continue;
             }
-            let (start, end) = match own_end {
-                Some(end) => (start, end.max(start)),
-                None => t.at_start(start, window.zone),
+            let (event, start, end) = match edits.iter().rev().find(|e| e.from <= original) {
+                Some(edit) => {
+                    let moved = original.checked_add_signed(edit.shift).unwrap_or(original);
+                    let (start, end) = edit.timing.at_start(moved, window.zone);
+                    (edit.event, start, end)
+                }
+                None => match own_end {
+                    Some(end) => (master, original, end.max(original)),
+                    None => {
+                        let (start, end) = t.at_start(original, window.zone);
+                        (master, start, end)
+                    }
+                },
             };
-            let rid = recurring.then_some(start);
-            feed.occurrences
-                .push(self.occurrence(master, rid, start, end, all_day));
+            if window.contains(start) {
+                let rid = recurring.then_some(original);
+                feed.occurrences
+                    .push(self.occurrence(event, rid, start, end, all_day));
+            }
         }
         Ok(())
     }
@@ -242,6 +258,46 @@ impl Series {
                 .collect(),
         }
     }
+}
+
+/// A `RECURRENCE-ID;RANGE=THISANDFUTURE` override (RFC 5545 §3.8.4.4): from its
+/// instance on, every instance moves by the same amount as that instance did and takes
+/// the override's length and properties.
+#[derive(Debug)]
+struct FutureEdit<'a> {
+    from: DateTime<Utc>,
+    shift: Duration,
+    timing: Timing,
+    event: &'a Event,
+}
+
+/// The THISANDFUTURE overrides, earliest first; an instance follows the latest one at
+/// or before it. One whose own times cannot be read is reported with the override.
+fn future_edits<'a>(overrides: &HashMap<Slot, &'a Event>, business: Tz) -> Vec<FutureEdit<'a>> {
+    let mut edits: Vec<FutureEdit<'a>> = overrides
+        .iter()
+        .filter(|(_, e)| {
+            e.first_prop("RECURRENCE-ID")
+                .and_then(|p| p.param("RANGE"))
+                .is_some_and(|r| r.trim().eq_ignore_ascii_case("THISANDFUTURE"))
+        })
+        .filter_map(|(slot, event)| {
+            let from = match *slot {
+                Slot::Date(d) => resolve_local(business, d.and_time(NaiveTime::MIN)),
+                Slot::Instant(t) => t,
+            };
+            let timing = timing(event, business).ok()?;
+            let shift = timing.start.instant(business) - from;
+            Some(FutureEdit {
+                from,
+                shift,
+                timing,
+                event,
+            })
+        })
+        .collect();
+    edits.sort_by_key(|e| e.from);
+    edits
 }
 
 fn sequence(event: &Event) -> i64 {
@@ -424,8 +480,11 @@ impl InstanceSet {
     ///
     /// A series with more than [`MAX_INSTANCES`] instances before the end of the window
     /// (`FREQ=SECONDLY`, or a feed built to exhaust the importer) is an error.
-    fn within(&self, window: &Window, clock: Tz) -> Result<Vec<Instance>, String> {
-        let margin = Duration::days(1);
+    fn within(&self, window: &Window, clock: Tz, reach: Duration) -> Result<Vec<Instance>, String> {
+        // a day for the zone offsets, plus how far a THISANDFUTURE edit moves instances
+        let margin = Duration::days(1)
+            .checked_add(&reach)
+            .unwrap_or(Duration::days(1));
         let low = window.from.with_timezone(&clock).naive_local();
         let low = low.checked_sub_signed(margin).unwrap_or(low);
         let high = window.to.with_timezone(&clock).naive_local();
@@ -478,8 +537,9 @@ fn rule(
     let mut rule: RRule<Unvalidated> = parts.join(";").parse().map_err(|e| bad(&e))?;
     if let Some(until) = until {
         let until = match parse_when(&until, None, false).map_err(|e| bad(&e))? {
-            When::Date(d) if all_day => d.and_time(NaiveTime::MIN),
-            When::Date(d) => d.and_hms_opt(23, 59, 59).unwrap_or(first),
+            // A DATE (on a date-time series, as Google writes it) means its midnight,
+            // as `python-dateutil` reads it: an instance later that day is not included.
+            When::Date(d) => d.and_time(NaiveTime::MIN),
             // An all-day series is compared with UNTIL's own digits, as most readers do.
             When::DateTime(t, _) if all_day => t,
             utc_or_local => utc_or_local.naive_in(clock, business),

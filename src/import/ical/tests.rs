@@ -167,3 +167,58 @@ fn an_event_without_uid_keeps_its_generated_uid_across_exports() {
         event("20261001T000000Z", "Andere afspraak").key()
     );
 }
+
+#[test]
+fn a_thisandfuture_override_moves_every_later_instance() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:f\nDTSTART:20261005T100000Z\nDTEND:20261005T110000Z\nRRULE:FREQ=DAILY;COUNT=4\n\
+         SUMMARY:Old\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:f\nRECURRENCE-ID;RANGE=THISANDFUTURE:20261006T100000Z\n\
+         DTSTART:20261006T130000Z\nDTEND:20261006T133000Z\nSUMMARY:New\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    let mut got: Vec<_> = f
+        .occurrences
+        .iter()
+        .map(|o| {
+            (
+                o.key(),
+                o.starts_at,
+                o.ends_at - o.starts_at,
+                o.summary.clone().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let half = chrono::Duration::minutes(30);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "f/2026-10-05T10:00:00Z".into(),
+                utc("2026-10-05T10:00:00Z"),
+                chrono::Duration::hours(1),
+                "Old".into()
+            ),
+            (
+                "f/2026-10-06T10:00:00Z".into(),
+                utc("2026-10-06T13:00:00Z"),
+                half,
+                "New".into()
+            ),
+            (
+                "f/2026-10-07T10:00:00Z".into(),
+                utc("2026-10-07T13:00:00Z"),
+                half,
+                "New".into()
+            ),
+            (
+                "f/2026-10-08T10:00:00Z".into(),
+                utc("2026-10-08T13:00:00Z"),
+                half,
+                "New".into()
+            ),
+        ]
+    );
+}
