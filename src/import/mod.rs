@@ -1,4 +1,198 @@
 //! Import: calendar sources become appointments.
 pub mod contact;
 pub mod fetch;
+pub mod ical;
+pub mod runner;
 pub mod sync;
+
+use tracing::warn;
+
+use crate::domain::AppointmentStatus;
+use crate::store::AppointmentInput;
+
+/// Reads an iCalendar feed into the appointments it holds in `window`. All-day events
+/// are skipped (they are holidays and notes, not visits). Events that cannot be read
+/// are logged and left out; the feed as a whole fails only when the text is not
+/// iCalendar, so one broken event never hides the others.
+pub fn to_appointments(
+    text: &str,
+    source: &runner::SourceSpec,
+    window: sync::Window,
+    options: &runner::ImportOptions,
+) -> Result<Vec<AppointmentInput>, String> {
+    let feed =
+        ical::read_feed(text, options.zone, window.from, window.to).map_err(|e| e.to_string())?;
+    for problem in &feed.problems {
+        // problems name UIDs and causes, never a customer's name or number
+        warn!(source = %source.name, %problem, "event skipped");
+    }
+    Ok(feed
+        .occurrences
+        .iter()
+        .filter(|occ| !occ.all_day)
+        .map(|occ| {
+            let contact = source.contact.extract(occ, options.region);
+            let mut problems = contact.problems;
+            if contact.phone.is_none() && problems.is_empty() {
+                problems.push("no phone number found".to_string());
+            }
+            let cancelled = occ.status.as_deref() == Some("CANCELLED");
+            AppointmentInput {
+                external_id: occ.key(),
+                starts_at: occ.starts_at,
+                ends_at: occ.ends_at,
+                summary: occ.summary.clone(),
+                location: occ
+                    .location
+                    .clone()
+                    .or_else(|| source.default_location.clone()),
+                calendar: source.name.clone(),
+                customer_name: contact.name,
+                phone_is_mobile: contact.phone.as_ref().is_some_and(|p| p.is_mobile()),
+                customer_phone: contact.phone.map(|p| p.e164().to_string()),
+                customer_email: contact.email,
+                contact_problem: (!problems.is_empty()).then(|| problems.join("; ")),
+                status: if cancelled {
+                    AppointmentStatus::Cancelled
+                } else {
+                    AppointmentStatus::Scheduled
+                },
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod ical_conformance;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+
+    use super::runner::{ImportOptions, SourceSpec};
+    use super::sync::Window;
+    use super::*;
+    use crate::domain::Region;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn source() -> SourceSpec {
+        SourceSpec {
+            name: "praktijk".into(),
+            location: "feed.ics".into(),
+            poll_interval: Duration::from_secs(300),
+            default_location: Some("Praktijk De Linde".into()),
+            contact: Default::default(),
+        }
+    }
+
+    fn options() -> ImportOptions {
+        ImportOptions {
+            lookahead: Duration::from_secs(14 * 86_400),
+            zone: chrono_tz::Europe::Amsterdam,
+            region: Region::default(),
+            plan_grace: Duration::from_secs(0),
+        }
+    }
+
+    /// Fourteen days around the autumn switch of 2026 (Sunday 25 October).
+    fn window() -> Window {
+        Window {
+            from: utc("2026-10-18T00:00:00Z"),
+            to: utc("2026-11-01T00:00:00Z"),
+        }
+    }
+
+    const WEEKLY: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n\
+        BEGIN:VEVENT\r\nUID:weekly@praktijk\r\nDTSTART;TZID=Europe/Amsterdam:20261001T093000\r\n\
+        DTEND;TZID=Europe/Amsterdam:20261001T100000\r\nRRULE:FREQ=WEEKLY;BYDAY=TH,FR\r\n\
+        EXDATE;TZID=Europe/Amsterdam:20261023T093000\r\nSUMMARY:Fysiotherapie\r\n\
+        DESCRIPTION:Jan Jansen\\nTelefoon: 06-12345678\r\nEND:VEVENT\r\n\
+        BEGIN:VEVENT\r\nUID:weekly@praktijk\r\nRECURRENCE-ID;TZID=Europe/Amsterdam:20261029T093000\r\n\
+        DTSTART;TZID=Europe/Amsterdam:20261029T140000\r\nDTEND;TZID=Europe/Amsterdam:20261029T143000\r\n\
+        SUMMARY:Fysiotherapie (verzet)\r\nLOCATION:Kamer 3\r\nEND:VEVENT\r\n\
+        BEGIN:VEVENT\r\nUID:weekly@praktijk\r\nRECURRENCE-ID;TZID=Europe/Amsterdam:20261030T093000\r\n\
+        DTSTART;TZID=Europe/Amsterdam:20261030T093000\r\nSTATUS:CANCELLED\r\nEND:VEVENT\r\n\
+        BEGIN:VEVENT\r\nUID:holiday@praktijk\r\nDTSTART;VALUE=DATE:20261027\r\nSUMMARY:Gesloten\r\nEND:VEVENT\r\n\
+        END:VCALENDAR\r\n";
+
+    #[test]
+    fn a_weekly_series_is_expanded_across_the_autumn_switch() {
+        let appointments = to_appointments(WEEKLY, &source(), window(), &options()).unwrap();
+        let mut got: Vec<_> = appointments
+            .iter()
+            .map(|a| (a.external_id.as_str(), a.starts_at, a.status))
+            .collect();
+        got.sort_by_key(|g| g.1);
+        let scheduled = AppointmentStatus::Scheduled;
+        let expected = vec![
+            // 09:30 CEST is 07:30 UTC; Friday 23 October is excluded by EXDATE
+            (
+                "weekly@praktijk/2026-10-22T07:30:00Z",
+                utc("2026-10-22T07:30:00Z"),
+                scheduled,
+            ),
+            // after the switch 09:30 CET is 08:30 UTC; Thursday 29 moved to 14:00 CET
+            (
+                "weekly@praktijk/2026-10-29T08:30:00Z",
+                utc("2026-10-29T13:00:00Z"),
+                scheduled,
+            ),
+            // and Friday 30 is cancelled, but kept so its reminders are withdrawn
+            (
+                "weekly@praktijk/2026-10-30T08:30:00Z",
+                utc("2026-10-30T08:30:00Z"),
+                AppointmentStatus::Cancelled,
+            ),
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn appointments_carry_source_contact_and_location() {
+        let appointments = to_appointments(WEEKLY, &source(), window(), &options()).unwrap();
+        let first = appointments
+            .iter()
+            .find(|a| a.external_id == "weekly@praktijk/2026-10-22T07:30:00Z")
+            .unwrap();
+        assert_eq!(first.ends_at, utc("2026-10-22T08:00:00Z"));
+        assert_eq!(first.calendar, "praktijk");
+        assert_eq!(first.location.as_deref(), Some("Praktijk De Linde"));
+        assert_eq!(first.customer_phone.as_deref(), Some("+31612345678"));
+        assert!(first.phone_is_mobile);
+        assert_eq!(first.contact_problem, None);
+        let moved = appointments
+            .iter()
+            .find(|a| a.external_id == "weekly@praktijk/2026-10-29T08:30:00Z")
+            .unwrap();
+        assert_eq!(moved.location.as_deref(), Some("Kamer 3"));
+        assert_eq!(moved.summary.as_deref(), Some("Fysiotherapie (verzet)"));
+        // the override has no description: no number, and staff are told
+        assert_eq!(moved.customer_phone, None);
+        assert_eq!(
+            moved.contact_problem.as_deref(),
+            Some("no phone number found")
+        );
+        assert!(
+            appointments
+                .iter()
+                .all(|a| !a.external_id.starts_with("holiday")),
+            "all-day skipped"
+        );
+    }
+
+    #[test]
+    fn only_a_text_that_is_not_icalendar_fails() {
+        let err = to_appointments("<html></html>", &source(), window(), &options()).unwrap_err();
+        assert!(err.contains("not an iCalendar feed"), "{err}");
+        let broken = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART;TZID=Mars/Olympus:20261020T100000\nEND:VEVENT\nEND:VCALENDAR\n";
+        assert_eq!(
+            to_appointments(broken, &source(), window(), &options()).unwrap(),
+            Vec::new()
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Reading iCalendar feeds (RFC 5545) into occurrences: one entry per appointment slot
+//! inside a time window, with recurrences expanded, overrides applied and every time in
+//! UTC.
+//!
+//! Feeds are untrusted and often sloppy, so reading is per event: one broken VEVENT (an
+//! unknown zone, a malformed date, a rule `rrule` rejects) is reported in
+//! [`Feed::problems`] and the others are still imported. Only a text that is not
+//! iCalendar at all is an [`IcalError`].
+
+mod expand;
+mod value;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use icalendar::parser::{read_calendar, unfold};
+
+/// A feed as read: its occurrences, and what could not be read in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Feed {
+    /// Occurrences starting inside the window, in no particular order.
+    pub occurrences: Vec<Occurrence>,
+    /// One line per event (or instance) that was skipped, naming its UID and the cause.
+    /// Never contains personal data beyond the UID.
+    pub problems: Vec<String>,
+}
+
+/// Why a feed could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IcalError {
+    #[error("the text is not an iCalendar feed (it has no BEGIN:VCALENDAR)")]
+    NotICalendar,
+}
+
+/// An attendee: the URI (`mailto:…`, `tel:…`) and its parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attendee {
+    pub value: String,
+    /// The `CN` parameter: the attendee's display name.
+    pub cn: Option<String>,
+    /// Every parameter, names in capitals.
+    pub params: Vec<(String, String)>,
+}
+
+/// One occurrence of an event: a single event, or one instance of a series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Occurrence {
+    /// The event's UID. An event without one gets a UID derived from its content (see
+    /// [`Occurrence::uid_is_generated`]), so it keeps its identity between imports as long
+    /// as it does not change.
+    pub uid: String,
+    pub uid_is_generated: bool,
+    /// For an instance of a recurring set: the original start of the instance (for a
+    /// moved instance, the slot it was moved from; for an all-day series, local midnight
+    /// of the date). `None` for an event that is not part of a recurring set.
+    pub recurrence_id: Option<DateTime<Utc>>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Started on a DATE: `starts_at` is local midnight in the business zone.
+    pub all_day: bool,
+    pub summary: Option<String>,
+    pub location: Option<String>,
+    pub description: Option<String>,
+    /// `STATUS` in capitals (`CONFIRMED`, `TENTATIVE`, `CANCELLED`).
+    pub status: Option<String>,
+    pub sequence: i64,
+    pub attendees: Vec<Attendee>,
+    /// Every other property of the component (`ORGANIZER`, `X-PHONE`, …), names in
+    /// capitals, TEXT unescaped. Contact rules look here.
+    pub properties: Vec<(String, String)>,
+}
+
+impl Occurrence {
+    /// The identity of this occurrence between imports: the UID for a single event,
+    /// `uid/<original start in UTC>` for an instance of a series. Moving an instance
+    /// keeps its key, so its reminders move with it.
+    pub fn key(&self) -> String {
+        match self.recurrence_id {
+            None => self.uid.clone(),
+            Some(rid) => {
+                format!(
+                    "{}/{}",
+                    self.uid,
+                    rid.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            }
+        }
+    }
+
+    /// The first value of property `name` (capitals), if any.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads every VEVENT of `text` and returns the occurrences that start in `[from, to)`.
+/// Floating times and DATE values are read in `zone`, the business zone.
+pub fn read_feed(
+    text: &str,
+    zone: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Feed, IcalError> {
+    let text = text.trim_start_matches('\u{feff}');
+    if !text.to_ascii_uppercase().contains("BEGIN:VCALENDAR") {
+        return Err(IcalError::NotICalendar);
+    }
+    let mut feed = Feed::default();
+    let mut series: BTreeMap<String, expand::Series> = BTreeMap::new();
+    for block in vevent_blocks(&unfold(text)) {
+        match parse_event(&block) {
+            Ok(event) => {
+                let (uid, generated) = match event.first("UID").map(str::trim) {
+                    Some(uid) if !uid.is_empty() => (uid.to_string(), false),
+                    _ => (generated_uid(&block), true),
+                };
+                let entry = series
+                    .entry(uid.clone())
+                    .or_insert_with(|| expand::Series::new(uid, generated));
+                entry.add(event);
+            }
+            Err(problem) => feed.problems.push(problem),
+        }
+    }
+    let window = expand::Window { from, to, zone };
+    for s in series.into_values() {
+        s.expand(&window, &mut feed);
+    }
+    Ok(feed)
+}
+
+/// One property as written: name in capitals, parameters, raw (still escaped) value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Prop {
+    pub name: String,
+    pub params: Vec<(String, String)>,
+    pub value: String,
+}
+
+impl Prop {
+    pub(crate) fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn value_is(&self, kind: &str) -> bool {
+        self.param("VALUE")
+            .is_some_and(|v| v.eq_ignore_ascii_case(kind))
+    }
+}
+
+/// The properties of one VEVENT, in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Event {
+    pub props: Vec<Prop>,
+}
+
+impl Event {
+    fn first_prop(&self, name: &str) -> Option<&Prop> {
+        self.props.iter().find(|p| p.name == name)
+    }
+
+    fn first(&self, name: &str) -> Option<&str> {
+        self.first_prop(name).map(|p| p.value.as_str())
+    }
+
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Prop> + 'a {
+        self.props.iter().filter(move |p| p.name == name)
+    }
+}
+
+/// Cuts the unfolded text into the lines of each VEVENT, without their VALARMs (alarms
+/// never change an occurrence, and a broken one must not cost the event). Reading
+/// event by event, instead of handing the whole text to the parser at once, keeps one
+/// malformed line from failing the entire feed.
+fn vevent_blocks(unfolded: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    let mut nested = 0usize;
+    for line in unfolded.lines() {
+        let line = line.trim_end_matches('\r');
+        let upper = line.trim().to_ascii_uppercase();
+        match current.as_mut() {
+            None if upper == "BEGIN:VEVENT" => current = Some(format!("{line}\n")),
+            None => {}
+            Some(_) if upper.starts_with("BEGIN:") => nested += 1,
+            Some(_) if upper.starts_with("END:") && nested > 0 => nested -= 1,
+            Some(block) if upper == "END:VEVENT" => {
+                block.push_str(line);
+                block.push('\n');
+                blocks.extend(current.take());
+            }
+            Some(_) if nested > 0 || line.trim().is_empty() => {}
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+    }
+    blocks
+}
+
+/// Parses one VEVENT block with the `icalendar` crate's content-line parser.
+fn parse_event(block: &str) -> Result<Event, String> {
+    let parsed = read_calendar(block).map_err(|e| {
+        let first_line = e.lines().next().unwrap_or_default().to_string();
+        format!("an event could not be parsed ({first_line}); it was skipped")
+    })?;
+    let component = parsed
+        .components
+        .into_iter()
+        .find(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
+        .ok_or_else(|| "an event could not be parsed; it was skipped".to_string())?;
+    let props = component
+        .properties
+        .iter()
+        .map(|p| Prop {
+            name: p.name.as_str().to_ascii_uppercase(),
+            params: p
+                .params
+                .iter()
+                .map(|param| {
+                    let value = param.val.as_ref().map(|v| v.as_str()).unwrap_or_default();
+                    (param.key.as_str().to_ascii_uppercase(), value.to_string())
+                })
+                .collect(),
+            value: p.val.as_str().to_string(),
+        })
+        .collect();
+    Ok(Event { props })
+}
+
+/// A stand-in UID for an event that has none: a digest of its text without the lines
+/// that change on every export (DTSTAMP and the like), so the event keeps its identity
+/// between imports for as long as it is not edited.
+fn generated_uid(block: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const VOLATILE: &[&str] = &["DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE"];
+    let mut digest = Sha256::new();
+    for line in block.lines() {
+        let name = line.split([':', ';']).next().unwrap_or_default().trim();
+        if !VOLATILE.iter().any(|v| name.eq_ignore_ascii_case(v)) {
+            digest.update(line.trim_end().as_bytes());
+            digest.update(b"\n");
+        }
+    }
+    format!("generated-{}", hex::encode(&digest.finalize()[..12]))
+}
+
+#[cfg(test)]
+mod tests;

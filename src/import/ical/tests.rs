@@ -1,0 +1,224 @@
+use chrono::TimeZone;
+
+use super::*;
+
+const AMS: Tz = chrono_tz::Europe::Amsterdam;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn feed(events: &str) -> String {
+    format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{events}END:VCALENDAR\r\n")
+}
+
+fn read(events: &str, from: &str, to: &str) -> Feed {
+    read_feed(&feed(events), AMS, utc(from), utc(to)).unwrap()
+}
+
+#[test]
+fn a_text_without_vcalendar_is_refused() {
+    assert_eq!(
+        read_feed("<html>oops</html>", AMS, Utc::now(), Utc::now()),
+        Err(IcalError::NotICalendar)
+    );
+    assert_eq!(
+        read_feed("", AMS, Utc::now(), Utc::now()),
+        Err(IcalError::NotICalendar)
+    );
+}
+
+#[test]
+fn an_unknown_zone_costs_only_its_own_event() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:bad\nDTSTART;TZID=W. Europe Standard Time:20261020T100000\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:good\nDTSTART;TZID=Europe/Amsterdam:20261020T100000\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    assert_eq!(f.occurrences.len(), 1);
+    assert_eq!(f.occurrences[0].key(), "good");
+    assert_eq!(f.occurrences[0].starts_at, utc("2026-10-20T08:00:00Z"));
+    assert_eq!(f.problems.len(), 1);
+    assert!(
+        f.problems[0].contains("`bad`") && f.problems[0].contains("W. Europe Standard Time"),
+        "{:?}",
+        f.problems
+    );
+}
+
+#[test]
+fn local_times_in_the_spring_gap_move_forward_and_ends_never_precede_starts() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:gap\nDTSTART:20260329T023000\nDTEND:20260329T024500\nEND:VEVENT\n",
+        "2026-03-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+    );
+    let occ = &f.occurrences[0];
+    assert_eq!(occ.starts_at, utc("2026-03-29T01:30:00Z"));
+    assert_eq!(occ.ends_at, utc("2026-03-29T01:45:00Z"));
+    assert_eq!(occ.recurrence_id, None);
+}
+
+#[test]
+fn a_long_daily_series_yields_only_its_window() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:daily\nDTSTART;TZID=Europe/Amsterdam:20100101T090000\nDURATION:PT30M\n\
+         RRULE:FREQ=DAILY;UNTIL=20301231T235959Z\nEND:VEVENT\n",
+        "2026-06-01T00:00:00Z",
+        "2026-06-08T00:00:00Z",
+    );
+    assert_eq!(f.occurrences.len(), 7);
+    let first = f.occurrences.iter().map(|o| o.starts_at).min().unwrap();
+    assert_eq!(first, utc("2026-06-01T07:00:00Z"));
+    assert!(
+        f.occurrences
+            .iter()
+            .all(|o| o.ends_at - o.starts_at == chrono::Duration::minutes(30))
+    );
+    assert_eq!(f.occurrences[0].key(), "daily/2026-06-01T07:00:00Z");
+}
+
+#[test]
+fn the_highest_sequence_of_an_override_wins_and_can_cancel() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:s\nDTSTART:20261005T100000Z\nRRULE:FREQ=DAILY;COUNT=3\nSUMMARY:Base\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:s\nRECURRENCE-ID:20261006T100000Z\nSEQUENCE:2\nSTATUS:cancelled\n\
+         DTSTART:20261006T100000Z\nSUMMARY:Cancelled\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:s\nRECURRENCE-ID:20261006T100000Z\nSEQUENCE:1\nDTSTART:20261006T120000Z\n\
+         SUMMARY:Moved\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    assert_eq!(f.occurrences.len(), 3);
+    let second = f
+        .occurrences
+        .iter()
+        .find(|o| o.summary.as_deref() != Some("Base"))
+        .unwrap();
+    assert_eq!(second.status.as_deref(), Some("CANCELLED"));
+    assert_eq!(second.starts_at, utc("2026-10-06T10:00:00Z"));
+    assert_eq!(second.key(), "s/2026-10-06T10:00:00Z");
+}
+
+#[test]
+fn text_attendees_and_other_properties_are_kept() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:t\nDTSTART:20261020T100000Z\nSUMMARY:Controle\\, Jan\nLOCATION:Kamer 2\\; boven\n\
+         DESCRIPTION:Regel 1\\nTel: 06-12345678\nATTENDEE;CN=\"Jan Jansen\";ROLE=REQ-PARTICIPANT:tel:+31612345678\n\
+         X-PHONE:0612345678\n\
+         BEGIN:VALARM\nTRIGGER;RELATED=START:PT-2H\nACTION:DISPLAY\nEND:VALARM\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    let occ = &f.occurrences[0];
+    assert_eq!(occ.summary.as_deref(), Some("Controle, Jan"));
+    assert_eq!(occ.location.as_deref(), Some("Kamer 2; boven"));
+    assert_eq!(
+        occ.description.as_deref(),
+        Some("Regel 1\nTel: 06-12345678")
+    );
+    assert_eq!(occ.attendees[0].value, "tel:+31612345678");
+    assert_eq!(occ.attendees[0].cn.as_deref(), Some("Jan Jansen"));
+    assert!(
+        occ.attendees[0]
+            .params
+            .contains(&("ROLE".into(), "REQ-PARTICIPANT".into()))
+    );
+    assert_eq!(occ.property("X-PHONE"), Some("0612345678"));
+    assert!(f.problems.is_empty(), "{:?}", f.problems);
+}
+
+#[test]
+fn garbage_inside_a_feed_never_panics() {
+    let inputs = [
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:99999999T999999\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260101T000000Z\nRRULE:FREQ=SECONDLY\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260101T000000Z\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=31\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260101T000000Z\nDURATION:P999999999W\nRDATE;VALUE=PERIOD:20260102T000000Z/junk\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nRECURRENCE-ID:nonsense\nDTSTART:20260101\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VEVENT\n;;;:::\n\u{0}\u{feff}é\nEND:VEVENT\nEND:VCALENDAR",
+    ];
+    let from = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let to = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    for input in inputs {
+        let feed = read_feed(input, AMS, from, to).unwrap();
+        assert!(feed.occurrences.len() < 100_000, "{input}");
+    }
+}
+
+#[test]
+fn an_event_without_uid_keeps_its_generated_uid_across_exports() {
+    let event = |stamp: &str, summary: &str| {
+        read(
+            &format!("BEGIN:VEVENT\nDTSTAMP:{stamp}\nDTSTART:20261020T100000Z\nSUMMARY:{summary}\nEND:VEVENT\n"),
+            "2026-10-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+        )
+        .occurrences
+        .remove(0)
+    };
+    let first = event("20261001T000000Z", "Controle");
+    assert!(first.uid_is_generated);
+    assert_eq!(first.key(), event("20261002T120000Z", "Controle").key());
+    assert_ne!(
+        first.key(),
+        event("20261001T000000Z", "Andere afspraak").key()
+    );
+}
+
+#[test]
+fn a_thisandfuture_override_moves_every_later_instance() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:f\nDTSTART:20261005T100000Z\nDTEND:20261005T110000Z\nRRULE:FREQ=DAILY;COUNT=4\n\
+         SUMMARY:Old\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:f\nRECURRENCE-ID;RANGE=THISANDFUTURE:20261006T100000Z\n\
+         DTSTART:20261006T130000Z\nDTEND:20261006T133000Z\nSUMMARY:New\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    let mut got: Vec<_> = f
+        .occurrences
+        .iter()
+        .map(|o| {
+            (
+                o.key(),
+                o.starts_at,
+                o.ends_at - o.starts_at,
+                o.summary.clone().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let half = chrono::Duration::minutes(30);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "f/2026-10-05T10:00:00Z".into(),
+                utc("2026-10-05T10:00:00Z"),
+                chrono::Duration::hours(1),
+                "Old".into()
+            ),
+            (
+                "f/2026-10-06T10:00:00Z".into(),
+                utc("2026-10-06T13:00:00Z"),
+                half,
+                "New".into()
+            ),
+            (
+                "f/2026-10-07T10:00:00Z".into(),
+                utc("2026-10-07T13:00:00Z"),
+                half,
+                "New".into()
+            ),
+            (
+                "f/2026-10-08T10:00:00Z".into(),
+                utc("2026-10-08T13:00:00Z"),
+                half,
+                "New".into()
+            ),
+        ]
+    );
+}
