@@ -65,9 +65,7 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_advanced() {
-        let start = DateTime::parse_from_rfc3339("2026-03-29T00:30:00Z")
-            .unwrap()
-            .to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-03-29T00:30:00Z").unwrap().to_utc();
         let clock = Clock::manual(start);
         assert_eq!(clock.now(), start);
         clock.advance(Duration::hours(2));
@@ -76,9 +74,7 @@ mod tests {
 
     #[test]
     fn now_is_truncated_to_microseconds() {
-        let t = DateTime::parse_from_rfc3339("2026-01-01T10:00:00.123456789Z")
-            .unwrap()
-            .to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-01-01T10:00:00.123456789Z").unwrap().to_utc();
         let clock = Clock::manual(t);
         assert_eq!(clock.now().timestamp_subsec_nanos(), 123_456_000);
     }

@@ -234,10 +234,7 @@ fn origin(figment: &Figment, key: &str) -> String {
         // the only TOML string merged is the embedded defaults
         _ if md.name.starts_with("TOML") => "built-in defaults".to_string(),
         _ if md.name.contains("environment") => {
-            format!(
-                "environment variable {ENV_PREFIX}{}",
-                key.replace('.', "__").to_uppercase()
-            )
+            format!("environment variable {ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
         }
         _ => md.name.to_string(),
     }
@@ -250,11 +247,8 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment.merge(
-            Env::prefixed(ENV_PREFIX)
-                .split("__")
-                .ignore(&["config", "test_database_url"]),
-        )
+        figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config", "test_database_url"]))
     }
 
     /// Loads, resolves `_file` secrets and validates. Every problem is reported, not
@@ -279,26 +273,10 @@ impl Settings {
         let wa = &mut self.whatsapp;
         let sec = &mut self.security;
         for (key, value, file) in [
-            (
-                "whatsapp.access_token",
-                &mut wa.access_token,
-                &wa.access_token_file,
-            ),
-            (
-                "whatsapp.app_secret",
-                &mut wa.app_secret,
-                &wa.app_secret_file,
-            ),
-            (
-                "whatsapp.verify_token",
-                &mut wa.verify_token,
-                &wa.verify_token_file,
-            ),
-            (
-                "security.secret_key",
-                &mut sec.secret_key,
-                &sec.secret_key_file,
-            ),
+            ("whatsapp.access_token", &mut wa.access_token, &wa.access_token_file),
+            ("whatsapp.app_secret", &mut wa.app_secret, &wa.app_secret_file),
+            ("whatsapp.verify_token", &mut wa.verify_token, &wa.verify_token_file),
+            ("security.secret_key", &mut sec.secret_key, &sec.secret_key_file),
         ] {
             let Some(path) = file else { continue };
             let file_key = format!("{key}_file");
@@ -331,16 +309,8 @@ impl Settings {
                     "whatsapp.phone_number_id",
                     "required when whatsapp.channel = \"whatsapp\"".into(),
                 );
-            } else if !self
-                .whatsapp
-                .phone_number_id
-                .chars()
-                .all(|c| c.is_ascii_digit())
-            {
-                bad(
-                    "whatsapp.phone_number_id",
-                    "must be the numeric id Meta shows".into(),
-                );
+            } else if !self.whatsapp.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
+                bad("whatsapp.phone_number_id", "must be the numeric id Meta shows".into());
             }
             for key in ["access_token", "app_secret"] {
                 let value = match key {
@@ -362,26 +332,17 @@ impl Settings {
         if !(self.whatsapp.base_url.starts_with("http://")
             || self.whatsapp.base_url.starts_with("https://"))
         {
-            bad(
-                "whatsapp.base_url",
-                format!("`{}` is not an http(s) URL", self.whatsapp.base_url),
-            );
+            bad("whatsapp.base_url", format!("`{}` is not an http(s) URL", self.whatsapp.base_url));
         }
         if !self.whatsapp.api_version.starts_with('v') {
             bad(
                 "whatsapp.api_version",
-                format!(
-                    "`{}` is not a Graph API version like v25.0",
-                    self.whatsapp.api_version
-                ),
+                format!("`{}` is not a Graph API version like v25.0", self.whatsapp.api_version),
             );
         }
         match &self.security.secret_key {
             Some(key) if key.expose_secret().len() >= 32 => {}
-            Some(_) => bad(
-                "security.secret_key",
-                "must be at least 32 characters".into(),
-            ),
+            Some(_) => bad("security.secret_key", "must be at least 32 characters".into()),
             None => bad(
                 "security.secret_key",
                 format!(
@@ -396,10 +357,7 @@ impl Settings {
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
-            bad(
-                "database.url",
-                "must be empty, sqlite://… or postgres://…".into(),
-            );
+            bad("database.url", "must be empty, sqlite://… or postgres://…".into());
         }
         if self.database.max_connections == 0 {
             bad("database.max_connections", "must be at least 1".into());
@@ -412,10 +370,7 @@ impl Settings {
             bad("dispatch.max_attempts", "must be at least 1".into());
         }
         if d.retry_base > d.retry_max {
-            bad(
-                "dispatch.retry_base",
-                "must not be longer than dispatch.retry_max".into(),
-            );
+            bad("dispatch.retry_base", "must not be longer than dispatch.retry_max".into());
         }
         if d.poll_interval.is_zero() {
             bad("dispatch.poll_interval", "must be longer than zero".into());
@@ -432,22 +387,10 @@ impl Settings {
                 bad(&key, format!("two sources are named `{}`", source.name));
             }
             if source.url.trim().is_empty() {
-                bad(
-                    &key,
-                    format!("source `{}` needs a url (or file path)", source.name),
-                );
+                bad(&key, format!("source `{}` needs a url (or file path)", source.name));
             }
-            if source
-                .poll_interval
-                .is_some_and(|p| p < Duration::from_secs(10))
-            {
-                bad(
-                    &key,
-                    format!(
-                        "source `{}`: poll_interval must be at least 10s",
-                        source.name
-                    ),
-                );
+            if source.poll_interval.is_some_and(|p| p < Duration::from_secs(10)) {
+                bad(&key, format!("source `{}`: poll_interval must be at least 10s", source.name));
             }
         }
         for (i, user) in self.report.users.iter().enumerate() {
@@ -463,20 +406,14 @@ impl Settings {
             }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
-            bad(
-                "log.filter",
-                format!("`{}` is not a valid filter: {e}", self.log.filter),
-            );
+            bad("log.filter", format!("`{}` is not a valid filter: {e}", self.log.filter));
         }
     }
 
     /// The database URL to use: the configured one, or the SQLite file in `state_dir`.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!(
-                "sqlite://{}",
-                self.state_dir.join("reminderd.sqlite3").display()
-            )
+            format!("sqlite://{}", self.state_dir.join("reminderd.sqlite3").display())
         } else {
             self.database.url.clone()
         }
@@ -576,14 +513,9 @@ mod tests {
             // read as a number by the env provider, kept as the string Meta gave
             assert_eq!(s.whatsapp.phone_number_id, "106540352242922");
             assert_eq!(s.dispatch.lease, Duration::from_secs(120));
+            assert!(s.database_url().ends_with("/var/lib/reminderd/reminderd.sqlite3"));
             assert!(
-                s.database_url()
-                    .ends_with("/var/lib/reminderd/reminderd.sqlite3")
-            );
-            assert!(
-                loaded
-                    .origin("whatsapp.access_token")
-                    .contains("REMINDERD_WHATSAPP__ACCESS_TOKEN")
+                loaded.origin("whatsapp.access_token").contains("REMINDERD_WHATSAPP__ACCESS_TOKEN")
             );
             assert_eq!(loaded.origin("dispatch.lease"), "built-in defaults");
             Ok(())
@@ -682,10 +614,7 @@ mod tests {
             jail.set_env("REMINDERD_WHATSAPP__ACCESS_TOKEN", "");
             jail.set_env("REMINDERD_WHATSAPP__ACCESS_TOKEN_FILE", "missing-file");
             let err = load_err(None);
-            assert!(
-                err.contains("missing-file") && err.contains("access_token_file"),
-                "{err}"
-            );
+            assert!(err.contains("missing-file") && err.contains("access_token_file"), "{err}");
             Ok(())
         });
     }
@@ -694,10 +623,7 @@ mod tests {
     fn the_printed_config_shows_no_secret() {
         Jail::expect_with(|jail| {
             minimal_env(jail);
-            jail.set_env(
-                "REMINDERD_DATABASE__URL",
-                "postgres://app:hunter2@db/reminderd",
-            );
+            jail.set_env("REMINDERD_DATABASE__URL", "postgres://app:hunter2@db/reminderd");
             let loaded = Settings::load(None).expect("valid");
             let printed = loaded.settings.redacted_toml();
             for secret in ["EAAG-token", "app-secret", KEY, "hunter2"] {

@@ -7,11 +7,11 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod import;
-pub mod rules;
-pub mod store;
 pub mod http;
+pub mod import;
 pub mod ops;
 pub mod report;
+pub mod rules;
 pub mod scheduler;
+pub mod store;
 pub mod whatsapp;

@@ -58,9 +58,7 @@ pub struct Appointment {
 impl Appointment {
     /// The customer's first name, for a friendly greeting.
     pub fn first_name(&self) -> Option<&str> {
-        self.customer_name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().next())
+        self.customer_name.as_deref().and_then(|n| n.split_whitespace().next())
     }
 
     /// Whether the appointment still takes place and lies ahead of `now`.
@@ -101,10 +99,7 @@ mod tests {
     #[test]
     fn first_name_is_the_first_word() {
         assert_eq!(sample().first_name(), Some("Sanne"));
-        let nameless = Appointment {
-            customer_name: Some("  ".into()),
-            ..sample()
-        };
+        let nameless = Appointment { customer_name: Some("  ".into()), ..sample() };
         assert_eq!(nameless.first_name(), None);
     }
 
@@ -113,25 +108,17 @@ mod tests {
         let before = "2026-10-13T00:00:00Z".parse().unwrap();
         assert!(sample().is_upcoming(before));
         assert!(!sample().is_upcoming("2026-10-14T08:30:00Z".parse().unwrap()));
-        let cancelled = Appointment {
-            reply: Reply::Cancelled,
-            ..sample()
-        };
+        let cancelled = Appointment { reply: Reply::Cancelled, ..sample() };
         assert!(!cancelled.is_upcoming(before));
-        let removed = Appointment {
-            status: AppointmentStatus::Removed,
-            ..sample()
-        };
+        let removed = Appointment { status: AppointmentStatus::Removed, ..sample() };
         assert!(!removed.is_upcoming(before));
     }
 
     #[test]
     fn states_round_trip_through_their_words() {
-        for s in [
-            AppointmentStatus::Scheduled,
-            AppointmentStatus::Cancelled,
-            AppointmentStatus::Removed,
-        ] {
+        for s in
+            [AppointmentStatus::Scheduled, AppointmentStatus::Cancelled, AppointmentStatus::Removed]
+        {
             assert_eq!(s.as_str().parse::<AppointmentStatus>(), Ok(s));
         }
         assert!("gone".parse::<Reply>().unwrap_err().contains("gone"));

@@ -58,9 +58,7 @@ impl FromStr for Action {
             "confirm" => Ok(Action::Confirm),
             "cancel" => Ok(Action::Cancel),
             "reschedule" => Ok(Action::Reschedule),
-            other => Err(format!(
-                "`{other}` is not an action (confirm, cancel or reschedule)"
-            )),
+            other => Err(format!("`{other}` is not an action (confirm, cancel or reschedule)")),
         }
     }
 }
@@ -112,9 +110,7 @@ impl ButtonPayload {
             return Err(PayloadError::Malformed);
         };
         let outbox_id: i64 = id.parse().map_err(|_| PayloadError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| PayloadError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
         let body = &text[..code.len() + 1 + id.len()];
         if tag.len() != TAG_LEN || !key.0.verify(body.as_bytes(), &tag) {
             return Err(PayloadError::BadSignature);
@@ -150,38 +146,19 @@ mod tests {
         let text = ButtonPayload::new(Action::Cancel, 42).encode(&key());
         // another reminder, same tag
         let moved = text.replacen(":42:", ":43:", 1);
-        assert_eq!(
-            ButtonPayload::decode(&moved, &key()),
-            Err(PayloadError::BadSignature)
-        );
+        assert_eq!(ButtonPayload::decode(&moved, &key()), Err(PayloadError::BadSignature));
         // another action, same tag
         let flipped = text.replacen("CANCEL", "CONFIRM", 1);
-        assert_eq!(
-            ButtonPayload::decode(&flipped, &key()),
-            Err(PayloadError::BadSignature)
-        );
+        assert_eq!(ButtonPayload::decode(&flipped, &key()), Err(PayloadError::BadSignature));
         // another key
         let other = PayloadKey::from_secret(b"another secret, also long enough");
-        assert_eq!(
-            ButtonPayload::decode(&text, &other),
-            Err(PayloadError::BadSignature)
-        );
+        assert_eq!(ButtonPayload::decode(&text, &other), Err(PayloadError::BadSignature));
     }
 
     #[test]
     fn labels_and_garbage_are_malformed() {
-        for text in [
-            "Bevestigen",
-            "CONFIRM:x:abc",
-            "CONFIRM:1",
-            "",
-            "CONFIRM:1:!!!",
-        ] {
-            assert_eq!(
-                ButtonPayload::decode(text, &key()),
-                Err(PayloadError::Malformed),
-                "{text}"
-            );
+        for text in ["Bevestigen", "CONFIRM:x:abc", "CONFIRM:1", "", "CONFIRM:1:!!!"] {
+            assert_eq!(ButtonPayload::decode(text, &key()), Err(PayloadError::Malformed), "{text}");
         }
     }
 }

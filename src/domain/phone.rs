@@ -55,10 +55,7 @@ impl Phone {
     /// Parses a number as people write it (`06-12345678`, `+31 6 1234 5678`,
     /// `0031612345678`, `tel:+31612345678`), reading national numbers in `region`.
     pub fn parse(raw: &str, region: Region) -> Result<Phone, PhoneError> {
-        let cleaned = raw
-            .trim()
-            .trim_start_matches("tel:")
-            .trim_start_matches("TEL:");
+        let cleaned = raw.trim().trim_start_matches("tel:").trim_start_matches("TEL:");
         // `00` is the international prefix in most of Europe; the parser only knows `+`.
         let cleaned = match cleaned.strip_prefix("00") {
             Some(rest) if !rest.starts_with('0') => format!("+{rest}"),
@@ -73,10 +70,7 @@ impl Phone {
             number.number_type(&phonenumber::metadata::DATABASE),
             Type::Mobile | Type::FixedLineOrMobile
         );
-        Ok(Phone {
-            e164: number.format().mode(Mode::E164).to_string(),
-            mobile,
-        })
+        Ok(Phone { e164: number.format().mode(Mode::E164).to_string(), mobile })
     }
 
     /// Rebuilds a number that was stored in E.164 form.

@@ -19,7 +19,10 @@ mod tests {
     #[test]
     fn passwords_are_removed_from_urls() {
         let cases = [
-            ("postgres://app:hunter2@db:5432/reminderd", "postgres://app:[redacted]@db:5432/reminderd"),
+            (
+                "postgres://app:hunter2@db:5432/reminderd",
+                "postgres://app:[redacted]@db:5432/reminderd",
+            ),
             ("https://user:p@ss@example.nl/cal.ics", "https://user:[redacted]@example.nl/cal.ics"),
             ("https://example.nl/cal.ics", "https://example.nl/cal.ics"),
             ("sqlite:///var/lib/reminderd/db", "sqlite:///var/lib/reminderd/db"),

@@ -34,9 +34,7 @@ use chrono::Offset as _;
 
 /// "dinsdag 14 oktober": weekday, day and month in Dutch, as people write them.
 pub fn dutch_date(at: DateTime<Utc>, zone: Tz) -> String {
-    at.with_timezone(&zone)
-        .format_localized("%A %-d %B", Locale::nl_NL)
-        .to_string()
+    at.with_timezone(&zone).format_localized("%A %-d %B", Locale::nl_NL).to_string()
 }
 
 /// "di 14 okt": the short form, for narrow places such as list rows.
@@ -71,10 +69,7 @@ mod tests {
     const AMS: Tz = chrono_tz::Europe::Amsterdam;
 
     fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d)
-            .unwrap()
-            .and_hms_opt(h, min, 0)
-            .unwrap()
+        NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, min, 0).unwrap()
     }
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -114,10 +109,7 @@ mod tests {
 
     #[test]
     fn time_of_day_parses_or_says_what_is_wrong() {
-        assert_eq!(
-            parse_time_of_day("18:00").unwrap(),
-            NaiveTime::from_hms_opt(18, 0, 0).unwrap()
-        );
+        assert_eq!(parse_time_of_day("18:00").unwrap(), NaiveTime::from_hms_opt(18, 0, 0).unwrap());
         let err = parse_time_of_day("6pm").unwrap_err();
         assert!(err.contains("6pm"), "{err}");
     }

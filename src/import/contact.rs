@@ -84,10 +84,9 @@ impl ContactRules {
     /// Checks the patterns, naming the key and the pattern that does not compile; called
     /// when the configuration loads so that a typo is found at startup, not at import.
     pub fn validate(&self) -> Result<(), String> {
-        for (key, pattern) in [
-            ("phone_pattern", &self.phone_pattern),
-            ("name_pattern", &self.name_pattern),
-        ] {
+        for (key, pattern) in
+            [("phone_pattern", &self.phone_pattern), ("name_pattern", &self.name_pattern)]
+        {
             if let Some(p) = pattern {
                 Regex::new(p)
                     .map_err(|e| format!("contact.{key} `{p}` is not a valid regex: {e}"))?;
@@ -100,36 +99,21 @@ impl ContactRules {
         // An invalid pattern was refused by `validate` at startup; if one slips through
         // it is treated as absent rather than failing every import.
         self.compiled.get_or_init(|| Compiled {
-            phone: self
-                .phone_pattern
-                .as_deref()
-                .and_then(|p| Regex::new(p).ok()),
-            name: self
-                .name_pattern
-                .as_deref()
-                .and_then(|p| Regex::new(p).ok()),
+            phone: self.phone_pattern.as_deref().and_then(|p| Regex::new(p).ok()),
+            name: self.name_pattern.as_deref().and_then(|p| Regex::new(p).ok()),
         })
     }
 
     /// Extracts the contact of `occ`, reading national numbers in `region`.
     pub fn extract(&self, occ: &Occurrence, region: Region) -> Contact {
         let (phone, problems) = self.phone(occ, region);
-        Contact {
-            name: self.name(occ),
-            phone,
-            email: self.email(occ),
-            problems,
-        }
+        Contact { name: self.name(occ), phone, email: self.email(occ), problems }
     }
 
     fn phone(&self, occ: &Occurrence, region: Region) -> (Option<Phone>, Vec<String>) {
         let mut candidates: Vec<String> = Vec::new();
         if self.phone_from_attendees {
-            candidates.extend(
-                occ.attendees
-                    .iter()
-                    .filter_map(|a| strip_scheme(&a.value, "tel:")),
-            );
+            candidates.extend(occ.attendees.iter().filter_map(|a| strip_scheme(&a.value, "tel:")));
         }
         for name in &self.phone_properties {
             candidates.extend(
@@ -141,9 +125,7 @@ impl ContactRules {
         }
         if let (Some(re), Some(text)) = (&self.compiled().phone, &occ.description) {
             candidates.extend(re.captures_iter(text).filter_map(|c| {
-                c.get(1)
-                    .or_else(|| c.get(0))
-                    .map(|m| m.as_str().trim().to_string())
+                c.get(1).or_else(|| c.get(0)).map(|m| m.as_str().trim().to_string())
             }));
         }
         let mut problems = Vec::new();
@@ -160,10 +142,7 @@ impl ContactRules {
         let clean =
             |s: &str| Some(s.trim().trim_matches('"').trim().to_string()).filter(|s| !s.is_empty());
         if self.name_from_attendees
-            && let Some(name) = occ
-                .attendees
-                .iter()
-                .find_map(|a| a.cn.as_deref().and_then(clean))
+            && let Some(name) = occ.attendees.iter().find_map(|a| a.cn.as_deref().and_then(clean))
         {
             return Some(name);
         }
@@ -183,9 +162,7 @@ impl ContactRules {
             None => clean(summary),
             Some(re) => {
                 let caps = re.captures(summary)?;
-                caps.name("name")
-                    .or_else(|| caps.get(1))
-                    .and_then(|m| clean(m.as_str()))
+                caps.name("name").or_else(|| caps.get(1)).and_then(|m| clean(m.as_str()))
             }
         }
     }
@@ -205,8 +182,7 @@ impl ContactRules {
 fn strip_scheme(value: &str, scheme: &str) -> Option<String> {
     let value = value.trim();
     let head = value.get(..scheme.len())?;
-    head.eq_ignore_ascii_case(scheme)
-        .then(|| value[scheme.len()..].trim().to_string())
+    head.eq_ignore_ascii_case(scheme).then(|| value[scheme.len()..].trim().to_string())
 }
 
 #[cfg(test)]
@@ -236,11 +212,7 @@ mod tests {
     }
 
     fn attendee(value: &str, cn: Option<&str>) -> Attendee {
-        Attendee {
-            value: value.into(),
-            cn: cn.map(Into::into),
-            params: Vec::new(),
-        }
+        Attendee { value: value.into(), cn: cn.map(Into::into), params: Vec::new() }
     }
 
     fn nl() -> Region {
@@ -249,18 +221,12 @@ mod tests {
 
     #[test]
     fn dutch_ways_of_writing_a_number_in_the_description_become_e164() {
-        for written in [
-            "06-12345678",
-            "0031612345678",
-            "+31 6 1234 5678",
-            "06 12 34 56 78",
-        ] {
+        for written in ["06-12345678", "0031612345678", "+31 6 1234 5678", "06 12 34 56 78"] {
             let mut occ = occurrence();
             occ.description = Some(format!("Controle\nTelefoon: {written}\nGraag op tijd"));
             let contact = ContactRules::default().extract(&occ, nl());
-            let phone = contact
-                .phone
-                .unwrap_or_else(|| panic!("{written}: {:?}", contact.problems));
+            let phone =
+                contact.phone.unwrap_or_else(|| panic!("{written}: {:?}", contact.problems));
             assert_eq!(phone.e164(), "+31612345678", "{written}");
             assert!(phone.is_mobile(), "{written}");
         }
@@ -278,8 +244,7 @@ mod tests {
     #[test]
     fn an_attendee_tel_uri_comes_before_properties_and_description() {
         let mut occ = occurrence();
-        occ.attendees
-            .push(attendee("tel:+31612345678", Some("Jan Jansen")));
+        occ.attendees.push(attendee("tel:+31612345678", Some("Jan Jansen")));
         occ.properties.push(("X-PHONE".into(), "0687654321".into()));
         occ.description = Some("mobiel 0611111111".into());
         let contact = ContactRules::default().extract(&occ, nl());
@@ -290,8 +255,7 @@ mod tests {
     #[test]
     fn a_configured_property_is_read_when_no_attendee_has_a_number() {
         let mut occ = occurrence();
-        occ.properties
-            .push(("X-PHONE".into(), "06-87654321".into()));
+        occ.properties.push(("X-PHONE".into(), "06-87654321".into()));
         occ.description = Some("mobiel 0611111111".into());
         let contact = ContactRules::default().extract(&occ, nl());
         assert_eq!(contact.phone.unwrap().e164(), "+31687654321");
@@ -304,11 +268,7 @@ mod tests {
         let contact = ContactRules::default().extract(&occ, nl());
         assert_eq!(contact.phone, None);
         assert_eq!(contact.problems.len(), 1);
-        assert!(
-            contact.problems[0].contains("`06-123`"),
-            "{:?}",
-            contact.problems
-        );
+        assert!(contact.problems[0].contains("`06-123`"), "{:?}", contact.problems);
     }
 
     #[test]
@@ -323,10 +283,7 @@ mod tests {
         occ.attendees.push(attendee("MAILTO:jan@example.nl", None));
         let contact = ContactRules::default().extract(&occ, nl());
         assert_eq!(contact.email.as_deref(), Some("jan@example.nl"));
-        let rules = ContactRules {
-            email_from_attendees: false,
-            ..ContactRules::default()
-        };
+        let rules = ContactRules { email_from_attendees: false, ..ContactRules::default() };
         assert_eq!(rules.extract(&occ, nl()).email, None);
     }
 
@@ -342,40 +299,21 @@ mod tests {
             name_pattern: Some("^(?P<name>.+?) - ".into()),
             ..ContactRules::default()
         };
-        assert_eq!(
-            rules.extract(&occ, nl()).name.as_deref(),
-            Some("Piet Pietersen")
-        );
-        occ.properties
-            .push(("X-CUSTOMER".into(), "Klaas Klaassen".into()));
-        let rules = ContactRules {
-            name_property: Some("x-customer".into()),
-            ..rules
-        };
-        assert_eq!(
-            rules.extract(&occ, nl()).name.as_deref(),
-            Some("Klaas Klaassen")
-        );
-        let rules = ContactRules {
-            name_property: None,
-            name_from_summary: false,
-            ..rules
-        };
+        assert_eq!(rules.extract(&occ, nl()).name.as_deref(), Some("Piet Pietersen"));
+        occ.properties.push(("X-CUSTOMER".into(), "Klaas Klaassen".into()));
+        let rules = ContactRules { name_property: Some("x-customer".into()), ..rules };
+        assert_eq!(rules.extract(&occ, nl()).name.as_deref(), Some("Klaas Klaassen"));
+        let rules = ContactRules { name_property: None, name_from_summary: false, ..rules };
         assert_eq!(rules.extract(&occ, nl()).name, None);
     }
 
     #[test]
     fn a_bad_pattern_is_named_by_validate() {
         assert!(ContactRules::default().validate().is_ok());
-        let rules = ContactRules {
-            phone_pattern: Some("([0-9]".into()),
-            ..ContactRules::default()
-        };
+        let rules =
+            ContactRules { phone_pattern: Some("([0-9]".into()), ..ContactRules::default() };
         let err = rules.validate().unwrap_err();
-        assert!(
-            err.contains("contact.phone_pattern") && err.contains("([0-9]"),
-            "{err}"
-        );
+        assert!(err.contains("contact.phone_pattern") && err.contains("([0-9]"), "{err}");
     }
 
     #[test]
@@ -394,10 +332,7 @@ mod tests {
             toml::from_str(&example).unwrap_or_else(|e| panic!("{e}\n{example}"));
         rules.validate().unwrap();
         assert_eq!(rules.phone_pattern.as_deref(), Some(DEFAULT_PHONE_PATTERN));
-        assert_eq!(
-            rules.phone_properties,
-            ContactRules::default().phone_properties
-        );
+        assert_eq!(rules.phone_properties, ContactRules::default().phone_properties);
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub struct Validators {
 pub enum Fetched {
     /// The server says nothing changed since the validators were given (HTTP 304).
     Unchanged,
-    Body { text: String, validators: Validators },
+    Body {
+        text: String,
+        validators: Validators,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +90,11 @@ impl Fetcher {
             return Err(FetchError::TooLarge { limit: self.max_bytes });
         }
         let header = |name| {
-            response.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_string)
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
         };
         let validators = Validators { etag: header(ETAG), last_modified: header(LAST_MODIFIED) };
         // read in chunks, so a server that lies about (or omits) its length cannot make
@@ -114,7 +121,8 @@ impl Fetcher {
 }
 
 fn utf8(body: Vec<u8>) -> Result<String, FetchError> {
-    String::from_utf8(body).map_err(|e| FetchError::NotUtf8 { offset: e.utf8_error().valid_up_to() })
+    String::from_utf8(body)
+        .map_err(|e| FetchError::NotUtf8 { offset: e.utf8_error().valid_up_to() })
 }
 
 fn transport(e: reqwest::Error) -> FetchError {

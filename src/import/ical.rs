@@ -79,21 +79,14 @@ impl Occurrence {
         match self.recurrence_id {
             None => self.uid.clone(),
             Some(rid) => {
-                format!(
-                    "{}/{}",
-                    self.uid,
-                    rid.to_rfc3339_opts(SecondsFormat::Secs, true)
-                )
+                format!("{}/{}", self.uid, rid.to_rfc3339_opts(SecondsFormat::Secs, true))
             }
         }
     }
 
     /// The first value of property `name` (capitals), if any.
     pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.properties.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -143,15 +136,11 @@ pub(crate) struct Prop {
 
 impl Prop {
     pub(crate) fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 
     fn value_is(&self, kind: &str) -> bool {
-        self.param("VALUE")
-            .is_some_and(|v| v.eq_ignore_ascii_case(kind))
+        self.param("VALUE").is_some_and(|v| v.eq_ignore_ascii_case(kind))
     }
 }
 

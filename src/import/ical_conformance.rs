@@ -22,34 +22,19 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
         "allenporter-ical__office_356_custom_timezone.ics",
         "Windows zone name with an embedded VTIMEZONE",
     ),
-    (
-        "allenporter-ical__office_360_nz_tz.ics",
-        "Windows zone name with an embedded VTIMEZONE",
-    ),
+    ("allenporter-ical__office_360_nz_tz.ics", "Windows zone name with an embedded VTIMEZONE"),
     (
         "allenporter-ical__office_365_extended_timezone.ics",
         "Windows zone name without VTIMEZONE (CLDR mapping)",
     ),
-    (
-        "ical4j__Standup.ics",
-        "Outlook display-name TZID defined by an embedded VTIMEZONE",
-    ),
+    ("ical4j__Standup.ics", "Outlook display-name TZID defined by an embedded VTIMEZONE"),
     (
         "icalendar__issue_237_fail_to_parse_timezone_with_non_ascii_tzid.ics",
         "TZID defined by an embedded VTIMEZONE",
     ),
-    (
-        "icalendar__issue_722_timezone_transition_ambiguity.ics",
-        "custom VTIMEZONE",
-    ),
-    (
-        "khal__tz_windows_format.ics",
-        "Windows zone name defined by an embedded VTIMEZONE",
-    ),
-    (
-        "node-ical__bad_ms_tz.ics",
-        "custom VTIMEZONE (`Customized Time Zone`)",
-    ),
+    ("icalendar__issue_722_timezone_transition_ambiguity.ics", "custom VTIMEZONE"),
+    ("khal__tz_windows_format.ics", "Windows zone name defined by an embedded VTIMEZONE"),
+    ("node-ical__bad_ms_tz.ics", "custom VTIMEZONE (`Customized Time Zone`)"),
     (
         "node-ical__exchange-custom-tz.ics",
         "Outlook display-name TZID defined by an embedded VTIMEZONE",
@@ -91,23 +76,11 @@ fn window() -> (DateTime<Utc>, DateTime<Utc>) {
 fn ours(occ: &Occurrence) -> String {
     let utc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let date = |t: DateTime<Utc>| t.with_timezone(&AMS).date_naive().to_string();
-    let uid = if occ.uid_is_generated {
-        "null".to_string()
-    } else {
-        occ.uid.clone()
-    };
+    let uid = if occ.uid_is_generated { "null".to_string() } else { occ.uid.clone() };
     let (rid, start, end) = if occ.all_day {
-        (
-            occ.recurrence_id.map(date),
-            date(occ.starts_at),
-            date(occ.ends_at),
-        )
+        (occ.recurrence_id.map(date), date(occ.starts_at), date(occ.ends_at))
     } else {
-        (
-            occ.recurrence_id.map(utc),
-            utc(occ.starts_at),
-            utc(occ.ends_at),
-        )
+        (occ.recurrence_id.map(utc), utc(occ.starts_at), utc(occ.ends_at))
     };
     record(
         &uid,
@@ -123,11 +96,8 @@ fn ours(occ: &Occurrence) -> String {
 fn theirs(v: &Value) -> String {
     let s = |k: &str| v.get(k).and_then(Value::as_str);
     let all_day = v.get("all_day").and_then(Value::as_bool).unwrap_or(false);
-    let (start, end) = if all_day {
-        (s("date"), s("end_date"))
-    } else {
-        (s("start_utc"), s("end_utc"))
-    };
+    let (start, end) =
+        if all_day { (s("date"), s("end_date")) } else { (s("start_utc"), s("end_utc")) };
     record(
         s("uid").unwrap_or("null"),
         s("recurrence_id"),
@@ -216,11 +186,8 @@ fn every_corpus_file_matches_the_oracle_or_is_listed() {
             Ok(f) => (bag(f.occurrences.iter().map(ours)), f.problems),
             Err(e) => (BTreeMap::new(), vec![e.to_string()]),
         };
-        let known: Vec<&str> = KNOWN_DIFFERENCES
-            .iter()
-            .filter(|(f, _, _)| f == file)
-            .map(|(_, r, _)| *r)
-            .collect();
+        let known: Vec<&str> =
+            KNOWN_DIFFERENCES.iter().filter(|(f, _, _)| f == file).map(|(_, r, _)| *r).collect();
         let mut missing = surplus(&want, &got);
         let mut extra = surplus(&got, &want);
         for r in &known {
@@ -235,19 +202,13 @@ fn every_corpus_file_matches_the_oracle_or_is_listed() {
         match (ok, listed) {
             (true, None) => {
                 matched += 1;
-                let note = if known.is_empty() {
-                    ""
-                } else {
-                    " (with the listed known differences)"
-                };
-                println!(
-                    "ok    {file}: {} occurrences{note}",
-                    want.values().sum::<usize>()
-                );
+                let note =
+                    if known.is_empty() { "" } else { " (with the listed known differences)" };
+                println!("ok    {file}: {} occurrences{note}", want.values().sum::<usize>());
             }
-            (true, Some(_)) => failures.push(format!(
-                "{file} now matches: remove it from NOT_YET_SUPPORTED"
-            )),
+            (true, Some(_)) => {
+                failures.push(format!("{file} now matches: remove it from NOT_YET_SUPPORTED"))
+            }
             (false, Some((_, why))) => println!("later {file}: {why}"),
             (false, None) => {
                 println!(
@@ -267,9 +228,8 @@ fn every_corpus_file_matches_the_oracle_or_is_listed() {
     }
     for (file, r, _) in KNOWN_DIFFERENCES {
         if !used_differences.iter().any(|u| u == r) {
-            failures.push(format!(
-                "{file}: `{r}` no longer differs: remove it from KNOWN_DIFFERENCES"
-            ));
+            failures
+                .push(format!("{file}: `{r}` no longer differs: remove it from KNOWN_DIFFERENCES"));
         }
     }
     let with_expected = files.len() - no_expected.len();

@@ -42,10 +42,7 @@ pub fn to_appointments(
                 starts_at: occ.starts_at,
                 ends_at: occ.ends_at,
                 summary: occ.summary.clone(),
-                location: occ
-                    .location
-                    .clone()
-                    .or_else(|| source.default_location.clone()),
+                location: occ.location.clone().or_else(|| source.default_location.clone()),
                 calendar: source.name.clone(),
                 customer_name: contact.name,
                 phone_is_mobile: contact.phone.as_ref().is_some_and(|p| p.is_mobile()),
@@ -101,10 +98,7 @@ mod tests {
 
     /// Fourteen days around the autumn switch of 2026 (Sunday 25 October).
     fn window() -> Window {
-        Window {
-            from: utc("2026-10-18T00:00:00Z"),
-            to: utc("2026-11-01T00:00:00Z"),
-        }
+        Window { from: utc("2026-10-18T00:00:00Z"), to: utc("2026-11-01T00:00:00Z") }
     }
 
     const WEEKLY: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n\
@@ -123,25 +117,15 @@ mod tests {
     #[test]
     fn a_weekly_series_is_expanded_across_the_autumn_switch() {
         let appointments = to_appointments(WEEKLY, &source(), window(), &options()).unwrap();
-        let mut got: Vec<_> = appointments
-            .iter()
-            .map(|a| (a.external_id.as_str(), a.starts_at, a.status))
-            .collect();
+        let mut got: Vec<_> =
+            appointments.iter().map(|a| (a.external_id.as_str(), a.starts_at, a.status)).collect();
         got.sort_by_key(|g| g.1);
         let scheduled = AppointmentStatus::Scheduled;
         let expected = vec![
             // 09:30 CEST is 07:30 UTC; Friday 23 October is excluded by EXDATE
-            (
-                "weekly@praktijk/2026-10-22T07:30:00Z",
-                utc("2026-10-22T07:30:00Z"),
-                scheduled,
-            ),
+            ("weekly@praktijk/2026-10-22T07:30:00Z", utc("2026-10-22T07:30:00Z"), scheduled),
             // after the switch 09:30 CET is 08:30 UTC; Thursday 29 moved to 14:00 CET
-            (
-                "weekly@praktijk/2026-10-29T08:30:00Z",
-                utc("2026-10-29T13:00:00Z"),
-                scheduled,
-            ),
+            ("weekly@praktijk/2026-10-29T08:30:00Z", utc("2026-10-29T13:00:00Z"), scheduled),
             // and Friday 30 is cancelled, but kept so its reminders are withdrawn
             (
                 "weekly@praktijk/2026-10-30T08:30:00Z",
@@ -173,14 +157,9 @@ mod tests {
         assert_eq!(moved.summary.as_deref(), Some("Fysiotherapie (verzet)"));
         // the override has no description: no number, and staff are told
         assert_eq!(moved.customer_phone, None);
-        assert_eq!(
-            moved.contact_problem.as_deref(),
-            Some("no phone number found")
-        );
+        assert_eq!(moved.contact_problem.as_deref(), Some("no phone number found"));
         assert!(
-            appointments
-                .iter()
-                .all(|a| !a.external_id.starts_with("holiday")),
+            appointments.iter().all(|a| !a.external_id.starts_with("holiday")),
             "all-day skipped"
         );
     }
@@ -190,9 +169,6 @@ mod tests {
         let err = to_appointments("<html></html>", &source(), window(), &options()).unwrap_err();
         assert!(err.contains("not an iCalendar feed"), "{err}");
         let broken = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART;TZID=Mars/Olympus:20261020T100000\nEND:VEVENT\nEND:VCALENDAR\n";
-        assert_eq!(
-            to_appointments(broken, &source(), window(), &options()).unwrap(),
-            Vec::new()
-        );
+        assert_eq!(to_appointments(broken, &source(), window(), &options()).unwrap(), Vec::new());
     }
 }

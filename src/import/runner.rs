@@ -95,9 +95,13 @@ impl Importer {
                     self.store.record_import_unchanged(&source.name, now).await?;
                 }
                 Ok(ImportOutcome::Applied(r)) => info!(
-                    seen = r.seen, inserted = r.inserted, updated = r.updated,
-                    removed = r.removed, planned = r.reminders_planned,
-                    cancelled = r.reminders_cancelled, "imported"
+                    seen = r.seen,
+                    inserted = r.inserted,
+                    updated = r.updated,
+                    removed = r.removed,
+                    planned = r.reminders_planned,
+                    cancelled = r.reminders_cancelled,
+                    "imported"
                 ),
                 Err(e) => {
                     warn!(error.cause_chain = ?e, "import failed; the last good import is kept");
@@ -132,7 +136,9 @@ impl Importer {
         };
         let window = Window {
             from: now,
-            to: now + chrono::Duration::from_std(self.options.lookahead).unwrap_or(chrono::Duration::MAX),
+            to: now
+                + chrono::Duration::from_std(self.options.lookahead)
+                    .unwrap_or(chrono::Duration::MAX),
         };
         let appointments = to_appointments(&text, source, window, &self.options)
             .map_err(|detail| ImportError::Parse { location, detail })?;

@@ -86,7 +86,11 @@ pub async fn reconcile(
             continue;
         }
         let id = tx.upsert_appointment(source, input, now).await?;
-        if known.is_some() { report.updated += 1 } else { report.inserted += 1 }
+        if known.is_some() {
+            report.updated += 1
+        } else {
+            report.inserted += 1
+        }
         let appointment = tx.appointment(id).await?.ok_or(StoreError::Corrupt {
             table: "appointments",
             column: "id",

@@ -1,11 +1,11 @@
 //! `/healthz` (the process answers) and `/readyz` (it can do its work: the database
 //! answers; with detail on every source and the inbox backlog, for operators).
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
 use crate::store::Store;
@@ -19,10 +19,7 @@ pub struct HealthState {
 }
 
 pub fn router(state: HealthState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
 }
 
 async fn healthz() -> &'static str {

@@ -7,12 +7,12 @@ mod view;
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -61,9 +61,8 @@ async fn report(
     let today = now.with_timezone(&state.zone).date_naive();
     let day = match query.date.as_deref() {
         None | Some("") => today,
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-            AppError::BadRequest(format!("`{text}` is not a date like 2026-10-14"))
-        })?,
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| AppError::BadRequest(format!("`{text}` is not a date like 2026-10-14")))?,
     };
     let next_day = day.checked_add_days(Days::new(1)).unwrap_or(day);
     let from = resolve_local(state.zone, day.and_hms_opt(0, 0, 0).unwrap_or_default());
@@ -90,9 +89,10 @@ async fn login(State(state): State<ReportState>, Form(form): Form<LoginForm>) ->
     let accounts = state.accounts.clone();
     let name = form.name.trim().to_string();
     let check_name = name.clone();
-    let ok = tokio::task::spawn_blocking(move || check_login(&accounts, &check_name, &form.password))
-        .await
-        .unwrap_or(false);
+    let ok =
+        tokio::task::spawn_blocking(move || check_login(&accounts, &check_name, &form.password))
+            .await
+            .unwrap_or(false);
     if !ok {
         warn!("failed staff login");
         let page = LoginPage { practice: &state.practice, error: true }.render();
@@ -118,7 +118,8 @@ async fn logout(State(state): State<ReportState>) -> Response {
 /// The staff name of a valid session, if the request carries one and the account
 /// still exists in the config.
 fn logged_in(state: &ReportState, headers: &HeaderMap) -> Option<String> {
-    let value = headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(cookie_value)?;
+    let value =
+        headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(cookie_value)?;
     let name = state.sessions.verify(value, state.clock.now())?;
     state.accounts.iter().any(|a| a.name == name).then_some(name)
 }

@@ -1,9 +1,9 @@
 //! Staff login: argon2 password hashes from the config, and a signed session cookie
 //! (HttpOnly, SameSite=Strict, Secure unless disabled for plain-HTTP localhost).
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn a_hashed_password_logs_in_and_nothing_else_does() {
-        let accounts = vec![StaffAccount { name: "balie".into(), password_hash: hash_password("geheim").unwrap() }];
+        let accounts = vec![StaffAccount {
+            name: "balie".into(),
+            password_hash: hash_password("geheim").unwrap(),
+        }];
         assert!(check_login(&accounts, "balie", "geheim"));
         assert!(!check_login(&accounts, "balie", "Geheim"));
         assert!(!check_login(&accounts, "arts", "geheim"));
@@ -113,7 +116,8 @@ mod tests {
 
     #[test]
     fn a_session_is_valid_until_it_expires_and_cannot_be_forged() {
-        let sessions = Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(12), true);
+        let sessions =
+            Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(12), true);
         let value = sessions.issue("balie", now());
         assert_eq!(sessions.verify(&value, now()), Some("balie".into()));
         assert_eq!(sessions.verify(&value, now() + chrono::Duration::hours(12)), None);
@@ -126,16 +130,19 @@ mod tests {
         let extended = format!("{}.{}.{}", parts[0], now().timestamp() + 999_999, parts[2]);
         assert_eq!(sessions.verify(&extended, now()), None);
         // another secret
-        let other = Sessions::new(b"another secret of thirty-two chars", chrono::Duration::hours(12), true);
+        let other =
+            Sessions::new(b"another secret of thirty-two chars", chrono::Duration::hours(12), true);
         assert_eq!(other.verify(&value, now()), None);
         assert_eq!(sessions.verify("garbage", now()), None);
     }
 
     #[test]
     fn the_cookie_is_http_only_strict_and_secure() {
-        let sessions = Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(1), true);
+        let sessions =
+            Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(1), true);
         let header = sessions.set_cookie("v");
-        for part in ["reminderd_session=v", "HttpOnly", "SameSite=Strict", "Secure", "Max-Age=3600"] {
+        for part in ["reminderd_session=v", "HttpOnly", "SameSite=Strict", "Secure", "Max-Age=3600"]
+        {
             assert!(header.contains(part), "{header}");
         }
         let plain = Sessions { secure: false, ..sessions };

@@ -140,7 +140,9 @@ fn reminder_label(row: &ReportRow, zone: Tz) -> (String, &'static str) {
             (format!("niet afgeleverd{code}"), "failed")
         }
         (Some(OutboxState::Sent), Some(Delivery::Read)) => (format!("gelezen{sent_at}"), "ok"),
-        (Some(OutboxState::Sent), Some(Delivery::Delivered)) => (format!("afgeleverd{sent_at}"), "ok"),
+        (Some(OutboxState::Sent), Some(Delivery::Delivered)) => {
+            (format!("afgeleverd{sent_at}"), "ok")
+        }
         (Some(OutboxState::Sent), _) => (format!("verstuurd{sent_at}"), "ok"),
         (Some(OutboxState::Failed), _) => {
             let code = row.reminder_error_code.map(|c| format!(" (code {c})")).unwrap_or_default();

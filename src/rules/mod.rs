@@ -80,10 +80,7 @@ pub struct RuleSet {
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read the rules folder {}: {source}", dir.display())]
-    Dir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    Dir { dir: PathBuf, source: std::io::Error },
     #[error("no rule files (*.toml) in {}: without rules no reminder is ever sent", .0.display())]
     Empty(PathBuf),
     #[error("{}", .0.join("\n"))]
@@ -134,10 +131,8 @@ impl RuleSet {
     /// Loads and validates every `*.toml` in `dir`, reporting every problem of every
     /// file at once.
     pub fn load(dir: &Path) -> Result<RuleSet, RulesError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| RulesError::Dir {
-            dir: dir.into(),
-            source,
-        })?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|source| RulesError::Dir { dir: dir.into(), source })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
@@ -149,27 +144,19 @@ impl RuleSet {
         let mut rules = Vec::new();
         let mut problems = Vec::new();
         for path in &paths {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name =
+                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let parsed = std::fs::read_to_string(path)
                 .map_err(|e| vec![format!("cannot read it: {e}")])
                 .and_then(|text| Rule::parse(&name, &text));
             match parsed {
                 Ok(rule) => rules.push(rule),
-                Err(errors) => problems.extend(
-                    errors
-                        .into_iter()
-                        .map(|e| format!("{}: {e}", path.display())),
-                ),
+                Err(errors) => {
+                    problems.extend(errors.into_iter().map(|e| format!("{}: {e}", path.display())))
+                }
             }
         }
-        if problems.is_empty() {
-            Ok(RuleSet { rules })
-        } else {
-            Err(RulesError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(RuleSet { rules }) } else { Err(RulesError::Invalid(problems)) }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -191,9 +178,7 @@ impl Rule {
         let file: RuleFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
         let mut problems = Vec::new();
         if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             problems.push(format!(
                 "the file name `{name}` names the rule: use letters, digits, - and _ only"
@@ -222,10 +207,7 @@ impl Rule {
         };
         let t = &file.template;
         if t.name.is_empty()
-            || !t
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || !t.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             problems.push(format!(
                 "template.name `{}` is not a WhatsApp template name (lowercase letters, digits, _)",
@@ -295,9 +277,8 @@ impl Rule {
             }
             When::DaysBeforeAt { days, at } => {
                 let local_day = start.with_timezone(&zone).date_naive();
-                let day = local_day
-                    .checked_sub_days(Days::new(u64::from(*days)))
-                    .unwrap_or(local_day);
+                let day =
+                    local_day.checked_sub_days(Days::new(u64::from(*days))).unwrap_or(local_day);
                 resolve_local(zone, day.and_time(*at))
             }
         }

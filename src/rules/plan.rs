@@ -44,7 +44,12 @@ pub fn plan(
                 rule: rule.name.clone(),
                 due_at,
                 appointment_start: start,
-                dedup_key: format!("reminder:{}:{}:{}", appointment.id, rule.name, start.timestamp()),
+                dedup_key: format!(
+                    "reminder:{}:{}:{}",
+                    appointment.id,
+                    rule.name,
+                    start.timestamp()
+                ),
             })
         })
         .collect()
@@ -103,7 +108,10 @@ mod tests {
     #[test]
     fn a_late_booking_gets_only_the_reminders_still_ahead() {
         // booked the evening before at 19:00 CEST: the 24h and 18:00 moments have passed
-        assert_eq!(planned("2026-10-13T17:00:00Z"), vec![("kort".into(), at("2026-10-14T06:30:00Z"))]);
+        assert_eq!(
+            planned("2026-10-13T17:00:00Z"),
+            vec![("kort".into(), at("2026-10-14T06:30:00Z"))]
+        );
         // ...but a moment just passed (within the grace) is still planned
         assert_eq!(planned("2026-10-13T16:10:00Z").len(), 2);
     }

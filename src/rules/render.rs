@@ -46,26 +46,16 @@ const ALL: [(Placeholder, &str); 8] = [
 impl FromStr for Placeholder {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ALL.iter()
-            .find(|(_, n)| *n == s)
-            .map(|(p, _)| *p)
-            .ok_or_else(|| {
-                let known: Vec<&str> = ALL.iter().map(|(_, n)| *n).collect();
-                format!(
-                    "`{{{s}}}` is not a placeholder; known are {}",
-                    known.join(", ")
-                )
-            })
+        ALL.iter().find(|(_, n)| *n == s).map(|(p, _)| *p).ok_or_else(|| {
+            let known: Vec<&str> = ALL.iter().map(|(_, n)| *n).collect();
+            format!("`{{{s}}}` is not a placeholder; known are {}", known.join(", "))
+        })
     }
 }
 
 impl fmt::Display for Placeholder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = ALL
-            .iter()
-            .find(|(p, _)| p == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("?");
+        let name = ALL.iter().find(|(p, _)| p == self).map(|(_, n)| *n).unwrap_or("?");
         f.write_str(name)
     }
 }
@@ -171,11 +161,7 @@ impl Rule {
     pub fn render(&self, ctx: &RenderContext<'_>) -> Result<RenderedTemplate, RenderError> {
         let one = |label: String, text: &str| -> Result<String, RenderError> {
             let value = sanitize(&fill(text, ctx, &self.defaults)?);
-            if value.is_empty() {
-                Err(RenderError::Empty(label))
-            } else {
-                Ok(value)
-            }
+            if value.is_empty() { Err(RenderError::Empty(label)) } else { Ok(value) }
         };
         let params = match &self.body {
             BodyParams::Positional(texts) => TemplateParams::Positional(

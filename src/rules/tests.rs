@@ -29,54 +29,25 @@ fn appointment() -> Appointment {
 #[test]
 fn calendar_offsets_land_on_local_time_across_the_2026_switches() {
     let evening = rule(EVENING_BEFORE);
-    let two_hours = rule(&EVENING_BEFORE.replace(
-        r#"{ days_before = 1, at = "18:00" }"#,
-        r#"{ before = "2h" }"#,
-    ));
+    let two_hours = rule(
+        &EVENING_BEFORE.replace(r#"{ days_before = 1, at = "18:00" }"#, r#"{ before = "2h" }"#),
+    );
     let cases = [
         // (appointment start, due for "1 day before at 18:00", due for "2h before")
         // an ordinary summer day: 18:00 CEST is 16:00 UTC
-        (
-            "2026-10-14T08:30:00Z",
-            "2026-10-13T16:00:00Z",
-            "2026-10-14T06:30:00Z",
-        ),
+        ("2026-10-14T08:30:00Z", "2026-10-13T16:00:00Z", "2026-10-14T06:30:00Z"),
         // Monday after the spring switch: Sunday 29 March 18:00 is already CEST
-        (
-            "2026-03-30T07:00:00Z",
-            "2026-03-29T16:00:00Z",
-            "2026-03-30T05:00:00Z",
-        ),
+        ("2026-03-30T07:00:00Z", "2026-03-29T16:00:00Z", "2026-03-30T05:00:00Z"),
         // on the switch day itself, 10:00 CEST; the day before (28 March) is CET
-        (
-            "2026-03-29T08:00:00Z",
-            "2026-03-28T17:00:00Z",
-            "2026-03-29T06:00:00Z",
-        ),
+        ("2026-03-29T08:00:00Z", "2026-03-28T17:00:00Z", "2026-03-29T06:00:00Z"),
         // Monday after the autumn switch: Sunday 25 October 18:00 is CET
-        (
-            "2026-10-26T08:00:00Z",
-            "2026-10-25T17:00:00Z",
-            "2026-10-26T06:00:00Z",
-        ),
+        ("2026-10-26T08:00:00Z", "2026-10-25T17:00:00Z", "2026-10-26T06:00:00Z"),
         // 09:00 CET on 25 October: 2h before is 06:00 UTC = 07:00 CET, exact elapsed time
-        (
-            "2026-10-25T08:00:00Z",
-            "2026-10-24T16:00:00Z",
-            "2026-10-25T06:00:00Z",
-        ),
+        ("2026-10-25T08:00:00Z", "2026-10-24T16:00:00Z", "2026-10-25T06:00:00Z"),
     ];
     for (start, evening_due, two_hours_due) in cases {
-        assert_eq!(
-            evening.due_at(utc(start), AMS),
-            utc(evening_due),
-            "evening before {start}"
-        );
-        assert_eq!(
-            two_hours.due_at(utc(start), AMS),
-            utc(two_hours_due),
-            "2h before {start}"
-        );
+        assert_eq!(evening.due_at(utc(start), AMS), utc(evening_due), "evening before {start}");
+        assert_eq!(two_hours.due_at(utc(start), AMS), utc(two_hours_due), "2h before {start}");
     }
 }
 
@@ -84,15 +55,9 @@ fn calendar_offsets_land_on_local_time_across_the_2026_switches() {
 fn a_reminder_at_a_time_that_does_not_exist_moves_forward_by_the_gap() {
     let at_0230 = rule(&EVENING_BEFORE.replace("18:00", "02:30"));
     // appointment Monday 30 March; the day before is the switch day, 02:30 does not exist
-    assert_eq!(
-        at_0230.due_at(utc("2026-03-30T08:00:00Z"), AMS),
-        utc("2026-03-29T01:30:00Z")
-    );
+    assert_eq!(at_0230.due_at(utc("2026-03-30T08:00:00Z"), AMS), utc("2026-03-29T01:30:00Z"));
     // appointment Monday 26 October; 02:30 on 25 October happens twice: the first one
-    assert_eq!(
-        at_0230.due_at(utc("2026-10-26T08:00:00Z"), AMS),
-        utc("2026-10-25T00:30:00Z")
-    );
+    assert_eq!(at_0230.due_at(utc("2026-10-26T08:00:00Z"), AMS), utc("2026-10-25T00:30:00Z"));
 }
 
 #[test]
@@ -109,10 +74,7 @@ fn a_rule_renders_dutch_parameters_and_buttons() {
             "Praktijk De Linde".into()
         ])
     );
-    assert_eq!(
-        rendered.buttons,
-        vec![Action::Confirm, Action::Cancel, Action::Reschedule]
-    );
+    assert_eq!(rendered.buttons, vec![Action::Confirm, Action::Cancel, Action::Reschedule]);
 }
 
 fn ctx(a: &Appointment) -> RenderContext<'_> {
@@ -126,12 +88,8 @@ fn ctx(a: &Appointment) -> RenderContext<'_> {
 
 #[test]
 fn missing_values_take_the_rule_default_or_fail_clearly() {
-    let nameless = Appointment {
-        customer_name: None,
-        location: None,
-        summary: None,
-        ..appointment()
-    };
+    let nameless =
+        Appointment { customer_name: None, location: None, summary: None, ..appointment() };
     let r = rule(&EVENING_BEFORE.replace("{time}", "{time} ({summary})"));
     let err = r.render(&ctx(&nameless)).unwrap_err();
     // first_name has a default; summary has none
@@ -140,32 +98,22 @@ fn missing_values_take_the_rule_default_or_fail_clearly() {
 
     let r = rule(EVENING_BEFORE);
     let rendered = r.render(&ctx(&nameless)).unwrap();
-    let TemplateParams::Positional(p) = rendered.params else {
-        panic!("positional")
-    };
+    let TemplateParams::Positional(p) = rendered.params else { panic!("positional") };
     assert_eq!(p[0], "daar");
     // no location anywhere: the practice
     assert_eq!(p[3], "Praktijk De Linde");
-    let with_default = RenderContext {
-        default_location: Some("De Linde, Utrecht"),
-        ..ctx(&nameless)
-    };
-    let TemplateParams::Positional(p) = r.render(&with_default).unwrap().params else {
-        panic!()
-    };
+    let with_default =
+        RenderContext { default_location: Some("De Linde, Utrecht"), ..ctx(&nameless) };
+    let TemplateParams::Positional(p) = r.render(&with_default).unwrap().params else { panic!() };
     assert_eq!(p[3], "De Linde, Utrecht");
 }
 
 #[test]
 fn parameter_values_lose_new_lines_tabs_and_long_runs_of_spaces() {
-    let messy = Appointment {
-        location: Some("Praktijk\nDe\tLinde      Oost ".into()),
-        ..appointment()
-    };
+    let messy =
+        Appointment { location: Some("Praktijk\nDe\tLinde      Oost ".into()), ..appointment() };
     let rendered = rule(EVENING_BEFORE).render(&ctx(&messy)).unwrap();
-    let TemplateParams::Positional(p) = rendered.params else {
-        panic!("positional")
-    };
+    let TemplateParams::Positional(p) = rendered.params else { panic!("positional") };
     assert_eq!(p[3], "Praktijk De Linde Oost");
 }
 
@@ -190,10 +138,8 @@ fn bad_rule_files_name_every_problem() {
     let cases = [
         (EVENING_BEFORE.replace("18:00", "6pm"), "when.at"),
         (
-            EVENING_BEFORE.replace(
-                r#"{ days_before = 1, at = "18:00" }"#,
-                r#"{ days_before = 1 }"#,
-            ),
+            EVENING_BEFORE
+                .replace(r#"{ days_before = 1, at = "18:00" }"#, r#"{ days_before = 1 }"#),
             "when must be",
         ),
         (
@@ -204,44 +150,24 @@ fn bad_rule_files_name_every_problem() {
             "when must be",
         ),
         (
-            EVENING_BEFORE.replace(
-                r#"{ days_before = 1, at = "18:00" }"#,
-                r#"{ before = "soon" }"#,
-            ),
+            EVENING_BEFORE
+                .replace(r#"{ days_before = 1, at = "18:00" }"#, r#"{ before = "soon" }"#),
             "expected a duration",
         ),
-        (
-            EVENING_BEFORE.replace("{first_name}", "{voornaam}"),
-            "`{voornaam}` is not a placeholder",
-        ),
-        (
-            EVENING_BEFORE.replace("\"reschedule\"", "\"maybe\""),
-            "`maybe` is not an action",
-        ),
-        (
-            EVENING_BEFORE.replace("\"reschedule\"", "\"confirm\""),
-            "appears twice",
-        ),
-        (
-            EVENING_BEFORE.replace("afspraak_herinnering", "Afspraak Herinnering"),
-            "template.name",
-        ),
+        (EVENING_BEFORE.replace("{first_name}", "{voornaam}"), "`{voornaam}` is not a placeholder"),
+        (EVENING_BEFORE.replace("\"reschedule\"", "\"maybe\""), "`maybe` is not an action"),
+        (EVENING_BEFORE.replace("\"reschedule\"", "\"confirm\""), "appears twice"),
+        (EVENING_BEFORE.replace("afspraak_herinnering", "Afspraak Herinnering"), "template.name"),
         (
             EVENING_BEFORE.replace("first_name = \"daar\"", "voornaam = \"daar\""),
             "template.defaults",
         ),
-        (
-            EVENING_BEFORE.replace("{time}", "{time"),
-            "without a closing",
-        ),
+        (EVENING_BEFORE.replace("{time}", "{time"), "without a closing"),
         (format!("{EVENING_BEFORE}\nsend_at = 3\n"), "unknown field"),
     ];
     for (text, expected) in cases {
         let errors = Rule::parse("test", &text).expect_err(expected);
-        assert!(
-            errors.iter().any(|e| e.contains(expected)),
-            "expected `{expected}` in {errors:?}"
-        );
+        assert!(errors.iter().any(|e| e.contains(expected)), "expected `{expected}` in {errors:?}");
     }
 }
 
@@ -249,11 +175,7 @@ fn bad_rule_files_name_every_problem() {
 fn a_rule_folder_reports_the_file_of_each_problem() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.toml"), EVENING_BEFORE).unwrap();
-    std::fs::write(
-        dir.path().join("bad.toml"),
-        EVENING_BEFORE.replace("18:00", "25:00"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("bad.toml"), EVENING_BEFORE.replace("18:00", "25:00")).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a rule").unwrap();
     let err = RuleSet::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("bad.toml") && err.contains("25:00"), "{err}");
@@ -274,7 +196,6 @@ fn the_shipped_rules_are_valid() {
     let set = RuleSet::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert!(!set.rules().is_empty());
     for r in set.rules() {
-        r.render(&ctx(&appointment()))
-            .unwrap_or_else(|e| panic!("{}: {e}", r.name));
+        r.render(&ctx(&appointment())).unwrap_or_else(|e| panic!("{}: {e}", r.name));
     }
 }

@@ -22,11 +22,17 @@ mod tests {
     fn delays_double_stay_within_bounds_and_are_capped() {
         let base = Duration::from_secs(30);
         let max = Duration::from_secs(30 * 60);
-        for (attempt, full) in [(1, 30), (2, 60), (3, 120), (4, 240), (7, 1800), (20, 1800), (200, 1800)] {
+        for (attempt, full) in
+            [(1, 30), (2, 60), (3, 120), (4, 240), (7, 1800), (20, 1800), (200, 1800)]
+        {
             for _ in 0..50 {
                 let d = retry_delay(attempt, base, max);
                 let full = Duration::from_secs(full);
-                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} not in [{:?}, {full:?}]", full / 2);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} not in [{:?}, {full:?}]",
+                    full / 2
+                );
             }
         }
     }

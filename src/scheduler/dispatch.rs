@@ -149,7 +149,9 @@ impl Dispatcher {
         let now = self.clock.now();
         match self.store.finish_attempt(message.id, message.attempts, &outcome, now).await {
             Ok(true) => {}
-            Ok(false) => warn!("the outcome was not recorded: the message was taken over meanwhile"),
+            Ok(false) => {
+                warn!("the outcome was not recorded: the message was taken over meanwhile")
+            }
             Err(e) => error!(error.cause_chain = ?e, "cannot record the outcome of a send"),
         }
     }
@@ -251,7 +253,9 @@ impl Dispatcher {
         let detail = e.to_string();
         let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
         let retry_in = match e.disposition() {
-            Disposition::Retry => retry_delay(attempts, self.options.retry_base, self.options.retry_max),
+            Disposition::Retry => {
+                retry_delay(attempts, self.options.retry_base, self.options.retry_max)
+            }
             // Meta's pair-rate rule: wait 4^x seconds before writing to this person again
             Disposition::RetryRecipientLater => {
                 StdDuration::from_secs(4u64.saturating_pow(attempts)).min(self.options.retry_max)
@@ -262,7 +266,9 @@ impl Dispatcher {
                 error!(error.code = ?code, "the WhatsApp channel is refused: {detail}");
                 self.options.retry_max
             }
-            Disposition::FailMessage | Disposition::FallBackCustomer | Disposition::FallBackTemplate => {
+            Disposition::FailMessage
+            | Disposition::FallBackCustomer
+            | Disposition::FallBackTemplate => {
                 return AttemptOutcome::Failed { code, detail };
             }
         };

@@ -118,11 +118,8 @@ macro_rules! appointment_columns {
 }
 pub(super) use appointment_columns;
 
-const SELECT_BY_ID: &str = concat!(
-    "select ",
-    appointment_columns!(),
-    " from appointments a where a.id = $1"
-);
+const SELECT_BY_ID: &str =
+    concat!("select ", appointment_columns!(), " from appointments a where a.id = $1");
 
 const SELECT_UPCOMING: &str = concat!(
     "select ",

@@ -34,11 +34,7 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored value the code does not understand (a bug or a manual edit).
     #[error("unreadable value in {table}.{column}: {detail}")]
-    Corrupt {
-        table: &'static str,
-        column: &'static str,
-        detail: String,
-    },
+    Corrupt { table: &'static str, column: &'static str, detail: String },
     #[error("cannot open the database: {0}")]
     Open(String),
 }
@@ -200,9 +196,5 @@ pub(crate) fn word<T: FromStr<Err = String>>(
     column: &'static str,
     value: &str,
 ) -> Result<T> {
-    value.parse().map_err(|detail| StoreError::Corrupt {
-        table,
-        column,
-        detail,
-    })
+    value.parse().map_err(|detail| StoreError::Corrupt { table, column, detail })
 }

@@ -28,22 +28,10 @@ pub struct NewOutbox {
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttemptOutcome {
-    Sent {
-        channel: String,
-        message_id: String,
-    },
-    Retry {
-        at: DateTime<Utc>,
-        code: Option<i64>,
-        detail: String,
-    },
-    Failed {
-        code: Option<i64>,
-        detail: String,
-    },
-    Skipped {
-        detail: String,
-    },
+    Sent { channel: String, message_id: String },
+    Retry { at: DateTime<Utc>, code: Option<i64>, detail: String },
+    Failed { code: Option<i64>, detail: String },
+    Skipped { detail: String },
 }
 
 #[derive(sqlx::FromRow)]
@@ -119,21 +107,12 @@ const INSERT: &str = r#"
     returning id"#;
 
 const SELECT_BY_ID: &str = concat!("select ", outbox_columns!(), " from outbox where id = $1");
-const SELECT_BY_ID_FOR_UPDATE_PG: &str = concat!(
-    "select ",
-    outbox_columns!(),
-    " from outbox where id = $1 for update"
-);
-const SELECT_BY_MESSAGE_ID: &str = concat!(
-    "select ",
-    outbox_columns!(),
-    " from outbox where message_id = $1"
-);
-const SELECT_BY_APPOINTMENT: &str = concat!(
-    "select ",
-    outbox_columns!(),
-    " from outbox where appointment_id = $1 order by id"
-);
+const SELECT_BY_ID_FOR_UPDATE_PG: &str =
+    concat!("select ", outbox_columns!(), " from outbox where id = $1 for update");
+const SELECT_BY_MESSAGE_ID: &str =
+    concat!("select ", outbox_columns!(), " from outbox where message_id = $1");
+const SELECT_BY_APPOINTMENT: &str =
+    concat!("select ", outbox_columns!(), " from outbox where appointment_id = $1 order by id");
 
 /// Claims due messages and messages whose lease ran out. SQLite has one writer at a
 /// time, so the plain update is already exclusive.
@@ -257,45 +236,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let (state, next, code, detail, channel, message_id, sent_at) = match outcome {
-            AttemptOutcome::Sent {
-                channel,
-                message_id,
-            } => (
-                OutboxState::Sent,
-                None,
-                None,
-                None,
-                Some(channel),
-                Some(message_id),
-                Some(now),
-            ),
-            AttemptOutcome::Retry { at, code, detail } => (
-                OutboxState::Pending,
-                Some(*at),
-                *code,
-                Some(detail),
-                None,
-                None,
-                None,
-            ),
-            AttemptOutcome::Failed { code, detail } => (
-                OutboxState::Failed,
-                None,
-                *code,
-                Some(detail),
-                None,
-                None,
-                None,
-            ),
-            AttemptOutcome::Skipped { detail } => (
-                OutboxState::Skipped,
-                None,
-                None,
-                Some(detail),
-                None,
-                None,
-                None,
-            ),
+            AttemptOutcome::Sent { channel, message_id } => {
+                (OutboxState::Sent, None, None, None, Some(channel), Some(message_id), Some(now))
+            }
+            AttemptOutcome::Retry { at, code, detail } => {
+                (OutboxState::Pending, Some(*at), *code, Some(detail), None, None, None)
+            }
+            AttemptOutcome::Failed { code, detail } => {
+                (OutboxState::Failed, None, *code, Some(detail), None, None, None)
+            }
+            AttemptOutcome::Skipped { detail } => {
+                (OutboxState::Skipped, None, None, Some(detail), None, None, None)
+            }
         };
         let done = on_pool!(self, c => sqlx::query(FINISH)
             .bind(id)
@@ -417,17 +369,9 @@ impl Tx {
     /// on PostgreSQL; SQLite's write transaction already excludes other writers).
     pub async fn outbox_for_update(&mut self, id: i64) -> Result<Option<OutboxMessage>> {
         let row: Option<OutboxRow> = match self {
-            Tx::Sqlite(t) => {
-                sqlx::query_as(SELECT_BY_ID)
-                    .bind(id)
-                    .fetch_optional(&mut **t)
-                    .await?
-            }
+            Tx::Sqlite(t) => sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut **t).await?,
             Tx::Postgres(t) => {
-                sqlx::query_as(SELECT_BY_ID_FOR_UPDATE_PG)
-                    .bind(id)
-                    .fetch_optional(&mut **t)
-                    .await?
+                sqlx::query_as(SELECT_BY_ID_FOR_UPDATE_PG).bind(id).fetch_optional(&mut **t).await?
             }
         };
         row.map(OutboxRow::into_domain).transpose()

@@ -24,11 +24,7 @@ fn files_in(folder: &str) -> BTreeMap<String, Vec<u8>> {
     for entry in entries {
         let path = entry.expect("a directory entry").path();
         if path.extension().is_some_and(|x| x == "json") {
-            let name = path
-                .file_name()
-                .expect("a file name")
-                .to_string_lossy()
-                .into_owned();
+            let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             files.insert(name, bytes);
         }
@@ -53,9 +49,7 @@ fn unmatched(files: &BTreeMap<String, Vec<u8>>, expected: &Map<String, Value>) -
         problems.push(format!("{name}: the file has no entry in the expectations"));
     }
     for name in expected.keys().filter(|n| !files.contains_key(*n)) {
-        problems.push(format!(
-            "{name}: the expectations name a file that does not exist"
-        ));
+        problems.push(format!("{name}: the expectations name a file that does not exist"));
     }
     problems
 }
@@ -175,9 +169,7 @@ fn every_webhook_file_yields_exactly_the_expected_events() {
         let got: Vec<Value> = events.iter().map(event_json).collect();
         if got.len() != want.len() {
             let kinds = |list: &[Value]| -> Vec<String> {
-                list.iter()
-                    .map(|e| e["kind"].as_str().unwrap_or("?").to_string())
-                    .collect()
+                list.iter().map(|e| e["kind"].as_str().unwrap_or("?").to_string()).collect()
             };
             problems.push(format!(
                 "{name}: expected {} events {:?}, got {} {:?}",

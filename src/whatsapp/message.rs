@@ -105,7 +105,11 @@ impl SendRequest {
                 .collect(),
             Parameters::Named(values) => values
                 .into_iter()
-                .map(|(name, text)| TextParameter { kind: "text", parameter_name: Some(name), text })
+                .map(|(name, text)| TextParameter {
+                    kind: "text",
+                    parameter_name: Some(name),
+                    text,
+                })
                 .collect(),
         };
         let mut components = vec![Component::Body { parameters }];
@@ -121,7 +125,11 @@ impl SendRequest {
             recipient_type: "individual",
             to: m.to,
             body: Body::Template {
-                template: Template { name: m.name, language: Language { code: m.language }, components },
+                template: Template {
+                    name: m.name,
+                    language: Language { code: m.language },
+                    components,
+                },
             },
             biz_opaque_callback_data: Some(m.callback_data),
             context: None,
@@ -129,7 +137,12 @@ impl SendRequest {
     }
 
     /// A free-form text, optionally quoting the message it answers.
-    pub fn text(to: &str, body: &str, reply_to: Option<&str>, callback_data: String) -> SendRequest {
+    pub fn text(
+        to: &str,
+        body: &str,
+        reply_to: Option<&str>,
+        callback_data: String,
+    ) -> SendRequest {
         SendRequest {
             messaging_product: "whatsapp",
             recipient_type: "individual",
@@ -209,7 +222,8 @@ mod tests {
 
     #[test]
     fn a_text_reply_quotes_the_message_it_answers() {
-        let request = SendRequest::text("+31612345678", "Bedankt!", Some("wamid.in"), "outbox:9".into());
+        let request =
+            SendRequest::text("+31612345678", "Bedankt!", Some("wamid.in"), "outbox:9".into());
         assert_eq!(
             serde_json::to_value(&request).unwrap(),
             json!({

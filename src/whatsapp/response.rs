@@ -127,11 +127,7 @@ impl GraphError {
             || matches!(self.http_status, 408 | 429)
             || (200..300).contains(&self.http_status)
             || self.is_transient == Some(true);
-        if temporary {
-            Disposition::Retry
-        } else {
-            Disposition::FailMessage
-        }
+        if temporary { Disposition::Retry } else { Disposition::FailMessage }
     }
 
     /// A plain-English explanation of the error for staff, when the code is known.
@@ -140,11 +136,7 @@ impl GraphError {
     }
 
     fn unreadable(http_status: u16, message: String) -> Self {
-        GraphError {
-            http_status,
-            message,
-            ..GraphError::default()
-        }
+        GraphError { http_status, message, ..GraphError::default() }
     }
 }
 
@@ -157,11 +149,7 @@ pub struct Rule {
 }
 
 const fn rule(codes: RangeInclusive<i64>, disposition: Disposition, meaning: &'static str) -> Rule {
-    Rule {
-        codes,
-        disposition,
-        meaning,
-    }
+    Rule { codes, disposition, meaning }
 }
 
 use Disposition::{
@@ -275,10 +263,7 @@ pub fn read_response(http_status: u16, body: &[u8]) -> Result<Answer, GraphError
     }
     if let Some(messages) = root.get("messages") {
         return sent(messages, &root).map(Answer::Sent).ok_or_else(|| {
-            GraphError::unreadable(
-                http_status,
-                "the send was answered without a message id".into(),
-            )
+            GraphError::unreadable(http_status, "the send was answered without a message id".into())
         });
     }
     if root.get("success").and_then(Value::as_bool) == Some(true) {
@@ -313,16 +298,9 @@ fn sent(messages: &Value, root: &Value) -> Option<SendAccepted> {
         .map_or(&[][..], Vec::as_slice)
         .iter()
         .filter(|c| c.is_object())
-        .map(|c| Contact {
-            input: ident(c.get("input")),
-            wa_id: ident(c.get("wa_id")),
-        })
+        .map(|c| Contact { input: ident(c.get("input")), wa_id: ident(c.get("wa_id")) })
         .collect();
-    Some(SendAccepted {
-        message_ids,
-        message_statuses,
-        contacts,
-    })
+    Some(SendAccepted { message_ids, message_statuses, contacts })
 }
 
 fn graph_error(http_status: u16, e: &Value) -> GraphError {
@@ -344,19 +322,12 @@ fn graph_error(http_status: u16, e: &Value) -> GraphError {
 fn excerpt(body: &[u8]) -> String {
     const MAX: usize = 120;
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let mut out: String =
+        text.chars().take(MAX).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if text.chars().nth(MAX).is_some() {
         out.push('…');
     }
-    if out.trim().is_empty() {
-        "(empty)".into()
-    } else {
-        out
-    }
+    if out.trim().is_empty() { "(empty)".into() } else { out }
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -391,9 +362,7 @@ mod tests {
     }
 
     fn disposition(status: u16, body: &str) -> Disposition {
-        read_send_response(status, body.as_bytes())
-            .expect_err("an error")
-            .disposition()
+        read_send_response(status, body.as_bytes()).expect_err("an error").disposition()
     }
 
     #[test]
@@ -407,11 +376,7 @@ mod tests {
             );
         }
         for rule in RULES {
-            assert!(
-                rule.codes.start() <= rule.codes.end(),
-                "{:?} is empty",
-                rule.codes
-            );
+            assert!(rule.codes.start() <= rule.codes.end(), "{:?} is empty", rule.codes);
             assert!(rule.meaning.ends_with('.') && !rule.meaning.is_empty());
         }
     }

@@ -71,9 +71,7 @@ pub fn verify(app_secret: &[u8], body: &[u8], header: Option<&str>) -> Result<()
     };
     let mut escaped = keyed(app_secret);
     update_escaped(&mut escaped, text);
-    escaped
-        .verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    escaped.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value Meta would send for `body`: `sha256=` and the lowercase hex
@@ -86,10 +84,7 @@ pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
 
 /// The 32 digest bytes named by a header value.
 fn parse_header(header: &str) -> Result<[u8; 32], SignatureError> {
-    let digits = header
-        .trim()
-        .strip_prefix(PREFIX)
-        .ok_or(SignatureError::Malformed)?;
+    let digits = header.trim().strip_prefix(PREFIX).ok_or(SignatureError::Malformed)?;
     let mut digest = [0u8; 32];
     // `decode_to_slice` insists on exactly 64 digits for 32 bytes, either case.
     hex::decode_to_slice(digits, &mut digest).map_err(|_| SignatureError::Malformed)?;
@@ -195,42 +190,27 @@ mod tests {
         assert_eq!(verify(b"secret", body.as_bytes(), Some(&header)), Ok(()));
         // Uppercase escapes are a different byte string, so a different signature.
         let upper = sign(b"secret", r#"{"emoji":"\uD83D\uDC4D ok"}"#.as_bytes());
-        assert_eq!(
-            verify(b"secret", body.as_bytes(), Some(&upper)),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(b"secret", body.as_bytes(), Some(&upper)), Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn a_body_signed_with_another_secret_is_refused() {
         let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
         let header = sign(b"someone else's secret", body);
-        assert_eq!(
-            verify(b"our secret", body, Some(&header)),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"someone else's secret", body, Some(&header)),
-            Ok(())
-        );
+        assert_eq!(verify(b"our secret", body, Some(&header)), Err(SignatureError::Mismatch));
+        assert_eq!(verify(b"someone else's secret", body, Some(&header)), Ok(()));
     }
 
     #[test]
     fn a_changed_body_is_refused() {
         let header = sign(b"k", br#"{"a":1}"#);
-        assert_eq!(
-            verify(b"k", br#"{"a":2}"#, Some(&header)),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(b"k", br#"{"a":2}"#, Some(&header)), Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn nothing_is_accepted_under_an_empty_secret() {
         let header = sign(b"", b"{}");
-        assert_eq!(
-            verify(b"", b"{}", Some(&header)),
-            Err(SignatureError::NoSecret)
-        );
+        assert_eq!(verify(b"", b"{}", Some(&header)), Err(SignatureError::NoSecret));
     }
 
     #[test]
@@ -283,10 +263,7 @@ mod tests {
         let body = b"\xff\xfe{}";
         let header = sign(b"k", body);
         assert_eq!(verify(b"k", body, Some(&header)), Ok(()));
-        assert_eq!(
-            verify(b"other", body, Some(&header)),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(b"other", body, Some(&header)), Err(SignatureError::Mismatch));
     }
 
     #[test]

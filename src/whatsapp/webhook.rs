@@ -274,12 +274,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Event>, ParseError> {
             let Some(value) = change.get("value").filter(|v| v.is_object()) else {
                 continue;
             };
-            read_change(
-                change.get("field").and_then(Value::as_str),
-                value,
-                &waba_id,
-                &mut events,
-            );
+            read_change(change.get("field").and_then(Value::as_str), value, &waba_id, &mut events);
         }
     }
     Ok(events)
@@ -299,33 +294,12 @@ fn read_change(field: Option<&str>, value: &Value, waba_id: &Option<String>, out
         }
         // A change without `field` is read like a messages change rather than dropped.
         Some("messages" | "user_preferences") | None => {
-            let phone = value
-                .get("metadata")
-                .and_then(|m| ident(m.get("phone_number_id")));
-            let at = Origin {
-                waba_id,
-                phone_number_id: &phone,
-            };
-            out.extend(
-                array(value, "messages")
-                    .iter()
-                    .filter_map(|m| message(m, &at)),
-            );
-            out.extend(
-                array(value, "statuses")
-                    .iter()
-                    .filter_map(|s| status(s, &at)),
-            );
-            out.extend(
-                array(value, "user_preferences")
-                    .iter()
-                    .filter_map(|p| preference(p, &at)),
-            );
-            out.extend(
-                array(value, "errors")
-                    .iter()
-                    .filter_map(|e| system_error(e, &at)),
-            );
+            let phone = value.get("metadata").and_then(|m| ident(m.get("phone_number_id")));
+            let at = Origin { waba_id, phone_number_id: &phone };
+            out.extend(array(value, "messages").iter().filter_map(|m| message(m, &at)));
+            out.extend(array(value, "statuses").iter().filter_map(|s| status(s, &at)));
+            out.extend(array(value, "user_preferences").iter().filter_map(|p| preference(p, &at)));
+            out.extend(array(value, "errors").iter().filter_map(|e| system_error(e, &at)));
         }
         // Account, phone-number and other updates the daemon does not subscribe to.
         Some(_) => {}
@@ -342,11 +316,7 @@ fn message(m: &Value, at: &Origin<'_>) -> Option<Event> {
     let id = ident(m.get("id"))?;
     let kind = text(m, "type");
     // The content object is keyed by the type; read only the one the type names.
-    let content = |name: &str| {
-        (kind.as_deref() == Some(name))
-            .then(|| m.get(name))
-            .flatten()
-    };
+    let content = |name: &str| (kind.as_deref() == Some(name)).then(|| m.get(name)).flatten();
     let text_body = content("text").and_then(|t| text(t, "body"));
     let button = content("button");
     let interactive = content("interactive");
@@ -358,9 +328,7 @@ fn message(m: &Value, at: &Origin<'_>) -> Option<Event> {
     let list_description = reply
         .filter(|_| interactive_type.as_deref() == Some("list_reply"))
         .and_then(|r| text(r, "description"));
-    let media = ["image", "document", "audio", "video", "sticker"]
-        .into_iter()
-        .find_map(content);
+    let media = ["image", "document", "audio", "video", "sticker"].into_iter().find_map(content);
     let reaction = content("reaction");
     Some(Event::Message(InboundMessage {
         waba_id: at.waba_id.clone(),
@@ -455,17 +423,12 @@ fn template_event(v: &Value, waba_id: &Option<String>) -> TemplateEvent {
 
 /// The codes of an object's `errors[]`, skipping errors without a readable code.
 fn error_codes(v: &Value) -> Vec<i64> {
-    array(v, "errors")
-        .iter()
-        .filter_map(|e| integer(e.get("code")))
-        .collect()
+    array(v, "errors").iter().filter_map(|e| integer(e.get("code"))).collect()
 }
 
 /// `v[key]` as an array; empty when absent or not an array.
 fn array<'v>(v: &'v Value, key: &str) -> &'v [Value] {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+    v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// `v[key]` when it is a string.
@@ -527,10 +490,7 @@ mod tests {
     #[test]
     fn bodies_that_are_not_json_are_refused() {
         for body in [&b""[..], b"not json", b"{\"object\":", b"\xff\xfe"] {
-            assert!(
-                matches!(parse(body), Err(ParseError::NotJson(_))),
-                "{body:?}"
-            );
+            assert!(matches!(parse(body), Err(ParseError::NotJson(_))), "{body:?}");
         }
     }
 
@@ -545,10 +505,7 @@ mod tests {
             r#"{"object":1,"entry":[]}"#,
             r#"{"object":"whatsapp_business_account","entry":{}}"#,
         ] {
-            assert!(
-                matches!(parse(body.as_bytes()), Err(ParseError::NotEnvelope(_))),
-                "{body}"
-            );
+            assert!(matches!(parse(body.as_bytes()), Err(ParseError::NotEnvelope(_))), "{body}");
         }
     }
 
@@ -577,9 +534,7 @@ mod tests {
         let m = only_message(r#"{"messages":[{"id":"a","timestamp":"1700000001"}]}"#);
         assert_eq!(m.timestamp, 1_700_000_001);
         for odd in [r#""soon""#, "1.5", "null", "99999999999999999999", "[]"] {
-            let m = only_message(&format!(
-                r#"{{"messages":[{{"id":"a","timestamp":{odd}}}]}}"#
-            ));
+            let m = only_message(&format!(r#"{{"messages":[{{"id":"a","timestamp":{odd}}}]}}"#));
             assert_eq!(m.timestamp, 0, "{odd}");
         }
     }
@@ -596,10 +551,7 @@ mod tests {
         assert_eq!(m.context_id.as_deref(), Some("wamid.reminder"));
         assert_eq!(m.button_text.as_deref(), Some("Ja, ik kom"));
         assert_eq!(m.reply_payload(), Some("CONFIRM:7f3c2a"));
-        assert_eq!(
-            Event::Message(m).dedup_key().as_deref(),
-            Some("message:wamid.tap")
-        );
+        assert_eq!(Event::Message(m).dedup_key().as_deref(), Some("message:wamid.tap"));
     }
 
     #[test]
@@ -621,10 +573,7 @@ mod tests {
     #[test]
     fn typed_text_and_unknown_types_have_no_reply_payload() {
         let m = only_message(r#"{"messages":[{"id":"a","type":"text","text":{"body":"STOP"}}]}"#);
-        assert_eq!(
-            (m.text_body.as_deref(), m.reply_payload()),
-            (Some("STOP"), None)
-        );
+        assert_eq!((m.text_body.as_deref(), m.reply_payload()), (Some("STOP"), None));
         let m = only_message(
             r#"{"messages":[{"id":"a","type":"hologram","hologram":{"id":"h"},"button":{"payload":"P"}}]}"#,
         );
@@ -644,10 +593,7 @@ mod tests {
         assert_eq!(s.error_title.as_deref(), Some("Message undeliverable"));
         assert_eq!(s.error_details.as_deref(), Some("not on WhatsApp"));
         assert_eq!(s.biz_opaque_callback_data.as_deref(), Some("outbox:9"));
-        assert_eq!(
-            Event::Status(s).dedup_key().as_deref(),
-            Some("status:wamid.r:failed")
-        );
+        assert_eq!(Event::Status(s).dedup_key().as_deref(), Some("status:wamid.r:failed"));
 
         for (word, delivery) in [
             ("sent", Some(Delivery::Sent)),
@@ -656,9 +602,7 @@ mod tests {
             ("played", None),
             ("SENT", None),
         ] {
-            let s = only_status(&format!(
-                r#"{{"statuses":[{{"id":"w","status":"{word}"}}]}}"#
-            ));
+            let s = only_status(&format!(r#"{{"statuses":[{{"id":"w","status":"{word}"}}]}}"#));
             assert_eq!(s.delivery(), delivery, "{word}");
         }
     }
@@ -671,9 +615,7 @@ mod tests {
         let events = parse(body).expect("an envelope");
         assert_eq!(events.len(), 2);
         assert!(events.iter().all(|e| e.dedup_key().is_none()));
-        let Event::TemplateStatus(t) = &events[0] else {
-            panic!("{events:?}")
-        };
+        let Event::TemplateStatus(t) = &events[0] else { panic!("{events:?}") };
         assert_eq!(t.template_id.as_deref(), Some("1234567890123456"));
         assert_eq!(events[0].phone_number_id(), None);
     }

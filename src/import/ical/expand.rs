@@ -63,12 +63,7 @@ enum Length {
 
 impl Series {
     pub(super) fn new(uid: String, uid_is_generated: bool) -> Self {
-        Series {
-            uid,
-            uid_is_generated,
-            masters: Vec::new(),
-            overrides: Vec::new(),
-        }
+        Series { uid, uid_is_generated, masters: Vec::new(), overrides: Vec::new() }
     }
 
     pub(super) fn add(&mut self, event: Event) {
@@ -95,9 +90,7 @@ impl Series {
         for event in &self.overrides {
             match slot_of(event, master_all_day, window.zone) {
                 Ok(slot) => {
-                    let keep = overrides
-                        .get(&slot)
-                        .is_none_or(|o| sequence(o) <= sequence(event));
+                    let keep = overrides.get(&slot).is_none_or(|o| sequence(o) <= sequence(event));
                     if keep {
                         overrides.insert(slot, event);
                     }
@@ -152,18 +145,10 @@ impl Series {
             When::DateTime(_, zone) => zone.wall_clock(window.zone),
         };
         let set = InstanceSet::new(master, t.start, clock, window.zone)?;
-        let reach = edits
-            .iter()
-            .map(|e| e.shift.abs())
-            .max()
-            .unwrap_or_default();
+        let reach = edits.iter().map(|e| e.shift.abs()).max().unwrap_or_default();
         for (local, own_end) in set.within(window, clock, reach)? {
             let original = resolve_local(clock, local);
-            let slot = if all_day {
-                Slot::Date(local.date())
-            } else {
-                Slot::Instant(original)
-            };
+            let slot = if all_day { Slot::Date(local.date()) } else { Slot::Instant(original) };
             if overrides.contains_key(&slot) {
                 continue;
             }
@@ -183,8 +168,7 @@ impl Series {
             };
             if window.contains(start) {
                 let rid = recurring.then_some(original);
-                feed.occurrences
-                    .push(self.occurrence(event, rid, start, end, all_day));
+                feed.occurrences.push(self.occurrence(event, rid, start, end, all_day));
             }
         }
         Ok(())
@@ -218,12 +202,7 @@ impl Series {
             "SEQUENCE",
             "ATTENDEE",
         ];
-        let text = |name: &str| {
-            event
-                .first(name)
-                .map(unescape)
-                .filter(|s| !s.trim().is_empty())
-        };
+        let text = |name: &str| event.first(name).map(unescape).filter(|s| !s.trim().is_empty());
         Occurrence {
             uid: self.uid.clone(),
             uid_is_generated: self.uid_is_generated,
@@ -243,10 +222,7 @@ impl Series {
                 .all("ATTENDEE")
                 .map(|p| Attendee {
                     value: p.value.trim().to_string(),
-                    cn: p
-                        .param("CN")
-                        .map(str::to_string)
-                        .filter(|cn| !cn.trim().is_empty()),
+                    cn: p.param("CN").map(str::to_string).filter(|cn| !cn.trim().is_empty()),
                     params: p.params.clone(),
                 })
                 .collect(),
@@ -288,12 +264,7 @@ fn future_edits<'a>(overrides: &HashMap<Slot, &'a Event>, business: Tz) -> Vec<F
             };
             let timing = timing(event, business).ok()?;
             let shift = timing.start.instant(business) - from;
-            Some(FutureEdit {
-                from,
-                shift,
-                timing,
-                event,
-            })
+            Some(FutureEdit { from, shift, timing, event })
         })
         .collect();
     edits.sort_by_key(|e| e.from);
@@ -301,19 +272,14 @@ fn future_edits<'a>(overrides: &HashMap<Slot, &'a Event>, business: Tz) -> Vec<F
 }
 
 fn sequence(event: &Event) -> i64 {
-    event
-        .first("SEQUENCE")
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    event.first("SEQUENCE").and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Which instance a RECURRENCE-ID names. For an all-day series only the date counts, so
 /// the zone of a date-time RECURRENCE-ID is not even looked up (Exchange writes
 /// `RECURRENCE-ID;TZID=<Windows name>:20260226T000000` for all-day series).
 fn slot_of(event: &Event, master_all_day: Option<bool>, business: Tz) -> Result<Slot, String> {
-    let prop = event
-        .first_prop("RECURRENCE-ID")
-        .ok_or("no RECURRENCE-ID")?;
+    let prop = event.first_prop("RECURRENCE-ID").ok_or("no RECURRENCE-ID")?;
     let written = parse_when(&prop.value, None, prop.value_is("DATE"))
         .map_err(|e| format!("RECURRENCE-ID: {e}"))?;
     let all_day = master_all_day.unwrap_or(matches!(written, When::Date(_)));
@@ -417,11 +383,7 @@ impl InstanceSet {
         let first = start.naive_in(clock, business);
         let on_clock = |w: When| {
             let local = w.naive_in(clock, business);
-            if all_day {
-                local.date().and_time(NaiveTime::MIN)
-            } else {
-                local
-            }
+            if all_day { local.date().and_time(NaiveTime::MIN) } else { local }
         };
         // DTSTART is always the first instance (RFC 5545 §3.8.5.3), even when the rule
         // does not produce it.
@@ -467,11 +429,7 @@ impl InstanceSet {
                 }
             }
         }
-        Ok(InstanceSet {
-            set,
-            excluded_days,
-            period_ends,
-        })
+        Ok(InstanceSet { set, excluded_days, period_ends })
     }
 
     /// The instances whose wall-clock time can fall inside `window`, lazily: `rrule`
@@ -482,9 +440,7 @@ impl InstanceSet {
     /// (`FREQ=SECONDLY`, or a feed built to exhaust the importer) is an error.
     fn within(&self, window: &Window, clock: Tz, reach: Duration) -> Result<Vec<Instance>, String> {
         // a day for the zone offsets, plus how far a THISANDFUTURE edit moves instances
-        let margin = Duration::days(1)
-            .checked_add(&reach)
-            .unwrap_or(Duration::days(1));
+        let margin = Duration::days(1).checked_add(&reach).unwrap_or(Duration::days(1));
         let low = window.from.with_timezone(&clock).naive_local();
         let low = low.checked_sub_signed(margin).unwrap_or(low);
         let high = window.to.with_timezone(&clock).naive_local();
@@ -504,10 +460,7 @@ impl InstanceSet {
                 seen.insert(local);
             }
         }
-        Ok(seen
-            .into_iter()
-            .map(|local| (local, self.period_ends.get(&local).copied()))
-            .collect())
+        Ok(seen.into_iter().map(|local| (local, self.period_ends.get(&local).copied())).collect())
     }
 }
 

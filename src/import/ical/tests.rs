@@ -22,10 +22,7 @@ fn a_text_without_vcalendar_is_refused() {
         read_feed("<html>oops</html>", AMS, Utc::now(), Utc::now()),
         Err(IcalError::NotICalendar)
     );
-    assert_eq!(
-        read_feed("", AMS, Utc::now(), Utc::now()),
-        Err(IcalError::NotICalendar)
-    );
+    assert_eq!(read_feed("", AMS, Utc::now(), Utc::now()), Err(IcalError::NotICalendar));
 }
 
 #[test]
@@ -71,11 +68,7 @@ fn a_long_daily_series_yields_only_its_window() {
     assert_eq!(f.occurrences.len(), 7);
     let first = f.occurrences.iter().map(|o| o.starts_at).min().unwrap();
     assert_eq!(first, utc("2026-06-01T07:00:00Z"));
-    assert!(
-        f.occurrences
-            .iter()
-            .all(|o| o.ends_at - o.starts_at == chrono::Duration::minutes(30))
-    );
+    assert!(f.occurrences.iter().all(|o| o.ends_at - o.starts_at == chrono::Duration::minutes(30)));
     assert_eq!(f.occurrences[0].key(), "daily/2026-06-01T07:00:00Z");
 }
 
@@ -91,11 +84,7 @@ fn the_highest_sequence_of_an_override_wins_and_can_cancel() {
         "2026-11-01T00:00:00Z",
     );
     assert_eq!(f.occurrences.len(), 3);
-    let second = f
-        .occurrences
-        .iter()
-        .find(|o| o.summary.as_deref() != Some("Base"))
-        .unwrap();
+    let second = f.occurrences.iter().find(|o| o.summary.as_deref() != Some("Base")).unwrap();
     assert_eq!(second.status.as_deref(), Some("CANCELLED"));
     assert_eq!(second.starts_at, utc("2026-10-06T10:00:00Z"));
     assert_eq!(second.key(), "s/2026-10-06T10:00:00Z");
@@ -114,17 +103,10 @@ fn text_attendees_and_other_properties_are_kept() {
     let occ = &f.occurrences[0];
     assert_eq!(occ.summary.as_deref(), Some("Controle, Jan"));
     assert_eq!(occ.location.as_deref(), Some("Kamer 2; boven"));
-    assert_eq!(
-        occ.description.as_deref(),
-        Some("Regel 1\nTel: 06-12345678")
-    );
+    assert_eq!(occ.description.as_deref(), Some("Regel 1\nTel: 06-12345678"));
     assert_eq!(occ.attendees[0].value, "tel:+31612345678");
     assert_eq!(occ.attendees[0].cn.as_deref(), Some("Jan Jansen"));
-    assert!(
-        occ.attendees[0]
-            .params
-            .contains(&("ROLE".into(), "REQ-PARTICIPANT".into()))
-    );
+    assert!(occ.attendees[0].params.contains(&("ROLE".into(), "REQ-PARTICIPANT".into())));
     assert_eq!(occ.property("X-PHONE"), Some("0612345678"));
     assert!(f.problems.is_empty(), "{:?}", f.problems);
 }
@@ -162,10 +144,7 @@ fn an_event_without_uid_keeps_its_generated_uid_across_exports() {
     let first = event("20261001T000000Z", "Controle");
     assert!(first.uid_is_generated);
     assert_eq!(first.key(), event("20261002T120000Z", "Controle").key());
-    assert_ne!(
-        first.key(),
-        event("20261001T000000Z", "Andere afspraak").key()
-    );
+    assert_ne!(first.key(), event("20261001T000000Z", "Andere afspraak").key());
 }
 
 #[test]
@@ -181,14 +160,7 @@ fn a_thisandfuture_override_moves_every_later_instance() {
     let mut got: Vec<_> = f
         .occurrences
         .iter()
-        .map(|o| {
-            (
-                o.key(),
-                o.starts_at,
-                o.ends_at - o.starts_at,
-                o.summary.clone().unwrap(),
-            )
-        })
+        .map(|o| (o.key(), o.starts_at, o.ends_at - o.starts_at, o.summary.clone().unwrap()))
         .collect();
     got.sort();
     let half = chrono::Duration::minutes(30);
@@ -201,24 +173,9 @@ fn a_thisandfuture_override_moves_every_later_instance() {
                 chrono::Duration::hours(1),
                 "Old".into()
             ),
-            (
-                "f/2026-10-06T10:00:00Z".into(),
-                utc("2026-10-06T13:00:00Z"),
-                half,
-                "New".into()
-            ),
-            (
-                "f/2026-10-07T10:00:00Z".into(),
-                utc("2026-10-07T13:00:00Z"),
-                half,
-                "New".into()
-            ),
-            (
-                "f/2026-10-08T10:00:00Z".into(),
-                utc("2026-10-08T13:00:00Z"),
-                half,
-                "New".into()
-            ),
+            ("f/2026-10-06T10:00:00Z".into(), utc("2026-10-06T13:00:00Z"), half, "New".into()),
+            ("f/2026-10-07T10:00:00Z".into(), utc("2026-10-07T13:00:00Z"), half, "New".into()),
+            ("f/2026-10-08T10:00:00Z".into(), utc("2026-10-08T13:00:00Z"), half, "New".into()),
         ]
     );
 }
