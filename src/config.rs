@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::Region;
 use crate::import::contact::ContactRules;
+use crate::webhook::actions::ReplyTexts;
 
 /// The defaults, with a comment on every key (also printed by `check-config --defaults`).
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
@@ -39,7 +40,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub report: ReportSettings,
     pub log: LogSettings,
-    pub messages: MessageTexts,
+    pub messages: ReplyTexts,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -189,18 +190,6 @@ pub struct LogSettings {
     pub filter: String,
 }
 
-/// Texts sent to customers after a button tap.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessageTexts {
-    pub confirmed: String,
-    pub cancelled: String,
-    pub reschedule: String,
-    pub already_cancelled: String,
-    pub not_active: String,
-    pub moved: String,
-}
-
 /// A configuration that cannot be used, with the key and where its value came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -329,6 +318,22 @@ impl Settings {
                 }
             }
         }
+        if self.whatsapp.channel == ChannelKind::Whatsapp
+            && self.whatsapp.verify_token.as_ref().is_none_or(|s| s.expose_secret().is_empty())
+        {
+            bad(
+                "whatsapp.verify_token",
+                format!(
+                    "required when whatsapp.channel = \"whatsapp\" (Meta sends it to verify the \
+                     webhook); set {ENV_PREFIX}WHATSAPP__VERIFY_TOKEN or whatsapp.verify_token_file"
+                ),
+            );
+        }
+        for (name, text) in self.messages.all() {
+            if let Err(e) = crate::rules::render::check_placeholders(text) {
+                bad(&format!("messages.{name}"), e);
+            }
+        }
         if !(self.whatsapp.base_url.starts_with("http://")
             || self.whatsapp.base_url.starts_with("https://"))
         {
@@ -388,6 +393,9 @@ impl Settings {
             }
             if source.url.trim().is_empty() {
                 bad(&key, format!("source `{}` needs a url (or file path)", source.name));
+            }
+            if let Err(e) = source.contact.validate() {
+                bad(&key, format!("source `{}`: {e}", source.name));
             }
             if source.poll_interval.is_some_and(|p| p < Duration::from_secs(10)) {
                 bad(&key, format!("source `{}`: poll_interval must be at least 10s", source.name));
@@ -494,6 +502,7 @@ mod tests {
         jail.set_env("REMINDERD_WHATSAPP__ACCESS_TOKEN", "EAAG-token");
         jail.set_env("REMINDERD_WHATSAPP__APP_SECRET", "app-secret");
         jail.set_env("REMINDERD_SECURITY__SECRET_KEY", KEY);
+        jail.set_env("REMINDERD_WHATSAPP__VERIFY_TOKEN", "verify-me");
     }
 
     fn load_err(file: Option<&str>) -> String {

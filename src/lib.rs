@@ -3,15 +3,37 @@
 //! Data flows one way (see DESIGN.md in the repository):
 //! sources → appointments → planner → outbox (durable queue) → dispatcher → channels,
 //! and back: webhook → inbox → actions → store → report.
+//! Each module uses only the ones listed before it.
 
+/// Wiring: builds the daemon from settings and runs it.
+pub mod app;
+/// The command line.
+pub mod cli;
+/// The one place that reads the system time; tests move a manual clock.
 pub mod clock;
+/// Settings: embedded defaults, the config file, the environment.
 pub mod config;
+/// `reminderd demo`: the whole loop on a sample feed, without a Meta account.
+pub mod demo;
+/// Plain types and invariants: appointments, messages, phones, signed payloads, time.
 pub mod domain;
+/// The HTTP edge's shared error type.
 pub mod http;
+/// Calendar sources: fetching, reading iCal, reconciling with the store.
 pub mod import;
+/// Health, readiness, logging and shutdown.
 pub mod ops;
+/// The staff report behind a login.
 pub mod report;
+/// Reminder rules and the pure planning of reminders.
 pub mod rules;
+/// The dispatcher: due messages out, within Meta's rules.
 pub mod scheduler;
+/// `reminderd simulate-tap`: a signed button tap, as Meta would post it.
+pub mod simulate;
+/// All SQL, for SQLite and PostgreSQL.
 pub mod store;
+/// Meta's webhook: verify, store, acknowledge; then process taps and statuses.
+pub mod webhook;
+/// Meta's WhatsApp Cloud API: requests, client, answers, webhooks, signatures.
 pub mod whatsapp;

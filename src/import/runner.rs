@@ -82,6 +82,15 @@ impl Importer {
         Importer { store, clock, fetcher, rules, options }
     }
 
+    /// What planning needs: the rules, the zone and the grace of late bookings.
+    pub fn planning(&self) -> Planning<'_> {
+        Planning {
+            rules: &self.rules,
+            zone: self.options.zone,
+            grace: chrono::Duration::from_std(self.options.plan_grace).unwrap_or_default(),
+        }
+    }
+
     /// Imports one source now. A failure is recorded for `/readyz` and the report, and
     /// changes nothing else.
     pub async fn import(&self, source: &SourceSpec) -> Result<ImportOutcome, ImportError> {
@@ -142,17 +151,12 @@ impl Importer {
         };
         let appointments = to_appointments(&text, source, window, &self.options)
             .map_err(|detail| ImportError::Parse { location, detail })?;
-        let planning = Planning {
-            rules: &self.rules,
-            zone: self.options.zone,
-            grace: chrono::Duration::from_std(self.options.plan_grace).unwrap_or_default(),
-        };
         let report = reconcile(
             &self.store,
             &source.name,
             &appointments,
             window,
-            planning,
+            self.planning(),
             now,
             (validators.etag.as_deref(), validators.last_modified.as_deref()),
         )

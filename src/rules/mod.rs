@@ -19,7 +19,7 @@
 //! moment, [`Rule::render`] fills in the parameters.
 
 pub mod plan;
-mod render;
+pub mod render;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

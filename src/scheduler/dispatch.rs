@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::retry_delay;
+use super::wait_for_work;
 use crate::clock::Clock;
 use crate::domain::{
     Appointment, ButtonPayload, OutboxKind, OutboxMessage, PayloadKey, Phone, phone::mask,
@@ -83,10 +84,8 @@ impl Dispatcher {
                 Ok(_) => {}
                 Err(e) => error!(error.cause_chain = ?e, "dispatcher could not read the queue"),
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.options.poll_interval) => {}
+            if !wait_for_work(&shutdown, &wake, self.options.poll_interval).await {
+                break;
             }
         }
         info!("dispatcher stopped");

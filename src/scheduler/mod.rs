@@ -5,3 +5,17 @@ mod backoff;
 pub mod dispatch;
 
 pub use dispatch::{DispatchOptions, Dispatcher, callback_data, parse_callback_data};
+
+/// Waits until `wake` is notified or `poll` has passed; false when `shutdown` came
+/// first. The idle half of every worker loop.
+pub async fn wait_for_work(
+    shutdown: &tokio_util::sync::CancellationToken,
+    wake: &tokio::sync::Notify,
+    poll: std::time::Duration,
+) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = wake.notified() => true,
+        _ = tokio::time::sleep(poll) => true,
+    }
+}

@@ -1,0 +1,256 @@
+//! The command line: `serve`, `demo`, `migrate`, `check-config`, `version`,
+//! `hash-password` and `simulate-tap`. Each command reads the settings it needs and
+//! hands plain values to the library.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::clock::Clock;
+use crate::config::{LogFormat, Settings};
+use crate::domain::{Action, PayloadKey};
+use crate::rules::RuleSet;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(name = "reminderd", version, about = "Appointment reminders over WhatsApp for clinics")]
+pub struct Cli {
+    /// Configuration file (TOML); environment variables REMINDERD_… override it.
+    #[arg(long, global = true, env = "REMINDERD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: import feeds, send reminders, receive replies, serve the report.
+    Serve,
+    /// Try the whole loop on a sample feed, without a Meta account (nothing is sent).
+    Demo(DemoArgs),
+    /// Create or update the database schema, then exit.
+    Migrate,
+    /// Check the configuration and the rules; print the effective configuration with
+    /// secrets redacted.
+    CheckConfig,
+    /// Print the version.
+    Version,
+    /// Read a password from standard input and print its argon2 hash (for report.users).
+    HashPassword,
+    /// Post a signed button tap on a reminder to the running daemon, as Meta would.
+    SimulateTap(TapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Port of the demo's web server (another free port is used when it is taken).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// How soon the first reminder goes out.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub lead: Duration,
+    /// Stop by itself after this long (default: run until Ctrl-C).
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub run_for: Option<Duration>,
+    /// Do not simulate the first tap; leave every tap to you.
+    #[arg(long)]
+    pub no_auto_tap: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TapArgs {
+    /// The reminder's number (shown in the logs as outbox.id).
+    #[arg(long)]
+    pub reminder: i64,
+    #[arg(long, value_enum, default_value_t = TapAction::Confirm)]
+    pub action: TapAction,
+    /// The webhook URL (default: from server.listen).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TapAction {
+    Confirm,
+    Cancel,
+    Reschedule,
+}
+
+impl From<TapAction> for Action {
+    fn from(a: TapAction) -> Action {
+        match a {
+            TapAction::Confirm => Action::Confirm,
+            TapAction::Cancel => Action::Cancel,
+            TapAction::Reschedule => Action::Reschedule,
+        }
+    }
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Version => {
+            println!("reminderd {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HashPassword => hash_password(),
+        Command::CheckConfig => check_config(config),
+        Command::Demo(args) => runtime()?.block_on(crate::demo::run(args)),
+        Command::Serve => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            init_logging(&settings);
+            runtime()?.block_on(serve(settings))
+        }
+        Command::Migrate => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            init_logging(&settings);
+            runtime()?.block_on(async {
+                let store = open_store(&settings).await?;
+                store.migrate().await.context("cannot migrate the database")?;
+                println!("database schema is up to date ({})", store.backend());
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::SimulateTap(args) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(simulate_tap(settings, args))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The settings, or `None` after printing every problem (exit code 2).
+fn settings(config: Option<&Path>) -> Option<Settings> {
+    match Settings::load(config) {
+        Ok(loaded) => Some(loaded.settings),
+        Err(e) => {
+            eprintln!("the configuration cannot be used:\n{e}");
+            None
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    crate::ops::telemetry::init(settings.log.format == LogFormat::Json, &settings.log.filter);
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.state_dir)
+            .with_context(|| format!("cannot create {}", settings.state_dir.display()))?;
+    }
+    Store::connect(&url, settings.database.max_connections)
+        .await
+        .context("cannot open the database")
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let app = Application::build(&settings, Clock::system()).await?;
+    let shutdown = CancellationToken::new();
+    crate::ops::shutdown::cancel_on_signal(shutdown.clone());
+    app.run_until_stopped(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+    let rules = match RuleSet::load(&settings.rules_dir) {
+        Ok(rules) => rules,
+        Err(e) => {
+            eprintln!("the reminder rules cannot be used:\n{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!("{}", settings.redacted_toml());
+    eprintln!(
+        "configuration is valid; {} rule(s) in {}: {}",
+        rules.rules().len(),
+        settings.rules_dir.display(),
+        rules.names().join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("cannot read standard input")?;
+    let password = input.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("no password on standard input (try: reminderd hash-password < file)");
+        return Ok(ExitCode::from(2));
+    }
+    let hash = crate::report::session::hash_password(password)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn simulate_tap(settings: Settings, args: TapArgs) -> anyhow::Result<ExitCode> {
+    let app_secret = settings
+        .whatsapp
+        .app_secret
+        .as_ref()
+        .context("whatsapp.app_secret is not set: the daemon would refuse any webhook")?;
+    let secret_key =
+        settings.security.secret_key.as_ref().context("security.secret_key is not set")?;
+    let store = open_store(&settings).await?;
+    let tap = crate::simulate::Tap::load(
+        &store,
+        args.reminder,
+        args.action.into(),
+        &settings.whatsapp.phone_number_id,
+        Clock::system().now(),
+    )
+    .await?;
+    store.close().await;
+    let body = tap.body(&PayloadKey::from_secret(secret_key.expose_secret().as_bytes()));
+    let url = args.url.unwrap_or_else(|| webhook_url(settings.server.listen));
+    let status =
+        crate::simulate::post_signed(&url, app_secret.expose_secret().as_bytes(), body).await?;
+    if status == 200 {
+        println!(
+            "tap delivered: {} on reminder {} (HTTP 200)",
+            Action::from(args.action),
+            args.reminder
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("the daemon answered HTTP {status}");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The local webhook URL of a daemon listening on `listen`.
+pub fn webhook_url(listen: std::net::SocketAddr) -> String {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}{}", crate::webhook::PATH)
+}

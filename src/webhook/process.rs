@@ -1,0 +1,282 @@
+//! Processing stored webhook deliveries: each becomes events, each event is applied
+//! once (its key is claimed in the same transaction as its effect), and a tap on a
+//! reminder's button enqueues the answer for the dispatcher.
+//!
+//! The HTTP handler only stores; this runs afterwards, so a slow database or a bug in
+//! an action never makes Meta wait or retry, and a delivery that failed to process is
+//! retried on the next round and stays visible until it succeeds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::actions::{Effect, ReplyTexts, decide};
+use crate::clock::Clock;
+use crate::domain::{AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey};
+use crate::rules::RenderContext;
+use crate::rules::render::fill;
+use crate::scheduler::dispatch::parse_callback_data;
+use crate::scheduler::wait_for_work;
+use crate::store::{InboxRow, NewOutbox, Store, StoreError, Tx};
+use crate::whatsapp::response::describe;
+use crate::whatsapp::webhook::{Event, InboundMessage, StatusUpdate, parse};
+
+/// After this many failed attempts a delivery is left for an operator (it stays in
+/// the inbox, counted by `/readyz`).
+pub const MAX_ATTEMPTS: i64 = 10;
+const BATCH: i64 = 50;
+
+/// What the processor needs besides the store.
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    pub texts: ReplyTexts,
+    pub zone: Tz,
+    pub practice: String,
+    /// Default location per source name, for `{location}` in answers.
+    pub source_locations: HashMap<String, String>,
+    pub poll_interval: StdDuration,
+}
+
+#[derive(Clone, Debug)]
+pub struct InboxProcessor {
+    store: Store,
+    clock: Clock,
+    key: PayloadKey,
+    options: Arc<ProcessOptions>,
+    /// Woken when an answer was enqueued.
+    dispatcher: Arc<Notify>,
+}
+
+impl InboxProcessor {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        key: PayloadKey,
+        options: ProcessOptions,
+        dispatcher: Arc<Notify>,
+    ) -> Self {
+        InboxProcessor { store, clock, key, options: Arc::new(options), dispatcher }
+    }
+
+    /// Runs until `shutdown`, waking when a delivery was stored or every poll interval
+    /// (to retry failed ones).
+    pub async fn run(self, shutdown: CancellationToken, wake: Arc<Notify>) {
+        info!("inbox processor started");
+        loop {
+            if let Err(e) = self.drain().await {
+                error!(error.cause_chain = ?e, "cannot read the inbox");
+            }
+            if !wait_for_work(&shutdown, &wake, self.options.poll_interval).await {
+                break;
+            }
+        }
+        info!("inbox processor stopped");
+    }
+
+    /// Processes every stored delivery that is waiting; returns how many were handled.
+    /// (Tests call this instead of waiting for the loop.)
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let rows = self.store.unprocessed_inbox(MAX_ATTEMPTS, BATCH).await?;
+            if rows.is_empty() {
+                return Ok(total);
+            }
+            let mut progressed = false;
+            for row in rows {
+                let span = info_span!("inbox", inbox.id = row.id, attempt = row.attempts + 1);
+                match self.process(&row).instrument(span).await {
+                    Ok(answers) => {
+                        progressed = true;
+                        if answers > 0 {
+                            self.dispatcher.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        warn!(inbox.id = row.id, error.cause_chain = ?e, "processing failed; will retry");
+                        self.store.inbox_attempt_failed(row.id, &e.to_string()).await?;
+                    }
+                }
+                total += 1;
+            }
+            if !progressed {
+                // every row failed: leave them for the next round instead of spinning
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Applies one delivery in one transaction; returns the number of answers enqueued.
+    async fn process(&self, row: &InboxRow) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let events = match parse(&row.body) {
+            Ok(events) => events,
+            Err(e) => {
+                // Signed by Meta but not understood: keep it for a person to look at.
+                // Answering anything but 200 would only make Meta resend it for a week.
+                warn!(error = %e, "quarantined a signed delivery that is not a webhook body");
+                let note = format!("quarantined: {e}");
+                tx.mark_inbox_processed(row.id, now, Some(&note)).await?;
+                tx.commit().await?;
+                return Ok(0);
+            }
+        };
+        let mut answers = 0;
+        for event in &events {
+            if let Some(key) = event.dedup_key()
+                && !tx.claim_event_key(&key, row.id, now).await?
+            {
+                debug!(%key, "event applied before; skipped");
+                continue;
+            }
+            answers += self.apply(&mut tx, event, now).await?;
+        }
+        tx.mark_inbox_processed(row.id, now, None).await?;
+        tx.commit().await?;
+        Ok(answers)
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        match event {
+            Event::Message(m) => self.message(tx, m, now).await,
+            Event::Status(s) => {
+                status(tx, s, now).await?;
+                Ok(0)
+            }
+            Event::Error(e) => {
+                warn!(code = e.code, title = ?e.title, "Meta reported an error on the webhook");
+                Ok(0)
+            }
+            other => {
+                info!(event = ?other, "webhook event noted (not acted on yet)");
+                Ok(0)
+            }
+        }
+    }
+
+    /// A customer's message: a tap on one of our buttons acts; anything else is noted.
+    async fn message(
+        &self,
+        tx: &mut Tx,
+        m: &InboundMessage,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let Some(text) = m.reply_payload() else {
+            info!(message.id = %m.id, kind = ?m.kind, "customer message without a button; not acted on");
+            return Ok(0);
+        };
+        let payload = match ButtonPayload::decode(text, &self.key) {
+            Ok(p) => p,
+            Err(e) => {
+                // a forged, tampered or foreign payload: it changes nothing
+                warn!(message.id = %m.id, error = %e, "button payload refused");
+                return Ok(0);
+            }
+        };
+        let Some(reminder) = tx.outbox(payload.outbox_id).await? else {
+            warn!(
+                outbox.id = payload.outbox_id,
+                "a valid payload names a message that does not exist"
+            );
+            return Ok(0);
+        };
+        let Some(appointment) = tx.appointment(reminder.appointment_id).await? else {
+            warn!(
+                appointment.id = reminder.appointment_id,
+                "the tapped reminder's appointment is gone"
+            );
+            return Ok(0);
+        };
+        let decision = decide(payload.action, &appointment, reminder.appointment_start, now);
+        info!(appointment.id = appointment.id, action = %payload.action,
+              answer = decision.answer.as_str(), "button tap");
+        match decision.effect {
+            Some(Effect::Reply(reply)) => tx.set_reply(appointment.id, reply, now).await?,
+            Some(Effect::Cancel) => {
+                tx.set_reply(appointment.id, crate::domain::Reply::Cancelled, now).await?;
+                tx.set_appointment_status(appointment.id, AppointmentStatus::Cancelled, now)
+                    .await?;
+                tx.cancel_pending_reminders(appointment.id, "cancelled by the customer", now)
+                    .await?;
+            }
+            None => {}
+        }
+        let ctx = RenderContext {
+            appointment: &appointment,
+            zone: self.options.zone,
+            practice: &self.options.practice,
+            default_location: self
+                .options
+                .source_locations
+                .get(&appointment.source)
+                .map(String::as_str),
+        };
+        let template = self.options.texts.text(decision.answer);
+        let body = match fill(template, &ctx, &Default::default()) {
+            Ok(body) => body,
+            Err(e) => {
+                // e.g. {first_name} in a text for a customer without a name: say the rest
+                warn!(error = %e, "answer text incomplete; sending it without the missing part");
+                template.replace(['{', '}'], "")
+            }
+        };
+        let answer = NewOutbox {
+            appointment_id: appointment.id,
+            kind: OutboxKind::Reply,
+            rule: decision.answer.as_str().to_string(),
+            dedup_key: format!("reply:{}", m.id),
+            appointment_start: appointment.starts_at,
+            due_at: now,
+            body: Some(body),
+            reply_to: Some(m.id.clone()),
+        };
+        Ok(usize::from(tx.insert_outbox(&answer, now).await?.is_some()))
+    }
+}
+
+/// A delivery status: applied to the message it names, monotonically.
+async fn status(tx: &mut Tx, s: &StatusUpdate, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let Some(delivery) = s.delivery() else {
+        debug!(status = %s.status, "status not tracked");
+        return Ok(());
+    };
+    let found = match tx.outbox_by_message_id(&s.id).await? {
+        Some(m) => Some(m),
+        // the send's response was lost (a crash, a timeout): the callback data names it
+        None => match s.biz_opaque_callback_data.as_deref().and_then(parse_callback_data) {
+            Some(id) => {
+                let adopted = tx.adopt_message_id(id, &s.id, "whatsapp", now).await?;
+                if adopted {
+                    info!(outbox.id = id, "message id adopted from a status");
+                }
+                tx.outbox(id).await?
+            }
+            None => None,
+        },
+    };
+    let Some(message) = found else {
+        debug!(status = %s.status, "status for a message reminderd did not send");
+        return Ok(());
+    };
+    let at = Utc.timestamp_opt(s.timestamp, 0).single().unwrap_or(now);
+    let code = s.error_codes.first().copied();
+    let applied = tx.apply_delivery(message.id, delivery, at, code, now).await?;
+    if applied && delivery == crate::domain::Delivery::Failed {
+        warn!(outbox.id = message.id, error.code = ?code,
+              reason = code.and_then(describe).unwrap_or("unknown"),
+              detail = ?s.error_title, "WhatsApp could not deliver a message");
+    }
+    Ok(())
+}
