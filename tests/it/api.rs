@@ -1,0 +1,441 @@
+//! The core loop end to end: a feed in, a template out, a tap back, the report.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::{
+    ACCESS_TOKEN, PHONE_NUMBER_ID, STAFF, TestApp, VERIFY_TOKEN, accepted, spawn_app,
+};
+
+/// Wednesday 14 October 2026, 10:30 in Amsterdam (summer time, UTC+2).
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 14, 8, 30, 0).unwrap()
+}
+
+/// The morning before: the 24-hour reminder is due at 08:30 UTC.
+fn morning_before() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 13, 6, 0, 0).unwrap()
+}
+
+fn feed(start: DateTime<Utc>) -> String {
+    let t = |d: DateTime<Utc>| d.format("%Y%m%dT%H%M%SZ").to_string();
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//NL\r\n\
+         BEGIN:VEVENT\r\nUID:sanne-1@praktijk\r\nDTSTAMP:20261001T120000Z\r\n\
+         DTSTART:{}\r\nDTEND:{}\r\nSUMMARY:Controle\r\nLOCATION:Praktijk De Linde\r\n\
+         ATTENDEE;CN=Sanne de Vries:tel:06-12345678\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        t(start),
+        t(start + Duration::minutes(30))
+    )
+}
+
+async fn mount_accepting(app: &TestApp) {
+    Mock::given(method("POST"))
+        .and(path(format!("/v25.0/{PHONE_NUMBER_ID}/messages")))
+        .respond_with(accepted("wamid.REMINDER1"))
+        .mount(&app.graph)
+        .await;
+}
+
+/// A real quick-reply webhook from the conformance corpus, carrying our payload.
+fn tap_body(payload: &str, context_id: &str, tap_id: &str) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/whatsapp/webhooks/button_quick_reply_pywa.json"
+    );
+    let mut body: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let message = &mut body["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["button"]["payload"] = json!(payload);
+    message["context"]["id"] = json!(context_id);
+    message["id"] = json!(tap_id);
+    message["from"] = json!("31612345678");
+    body.to_string()
+}
+
+/// Imports, moves the clock to the due moment and sends; returns the one request.
+async fn reminder_sent(app: &TestApp) -> Value {
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    let sent = app.sent().await;
+    assert_eq!(sent.len(), 1, "exactly one request: {sent:#?}");
+    sent[0].0.clone()
+}
+
+/// The daemon after the 24-hour reminder went out; with the request Meta received.
+async fn app_with_sent_reminder() -> (TestApp, Value) {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    mount_accepting(&app).await;
+    let request = reminder_sent(&app).await;
+    (app, request)
+}
+
+fn payload_of(request: &Value, index: usize) -> String {
+    request["template"]["components"][1 + index]["parameters"][0]["payload"]
+        .as_str()
+        .expect("a quick-reply payload")
+        .to_string()
+}
+
+async fn appointment(app: &TestApp) -> reminderd::domain::Appointment {
+    let rows = app
+        .services
+        .store
+        .report(start() - Duration::days(1), start() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    rows[0].appointment.clone()
+}
+
+#[tokio::test]
+async fn the_reminder_goes_out_once_at_its_moment_with_the_approved_template() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    mount_accepting(&app).await;
+    app.import().await;
+
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "nothing is sent before the moment");
+    app.clock.set(start() - Duration::hours(24) - Duration::seconds(1));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "nothing is sent a second early");
+
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    let sent = app.sent().await;
+    assert_eq!(sent.len(), 1);
+    let (body, auth) = &sent[0];
+    assert_eq!(auth.as_deref(), Some(format!("Bearer {ACCESS_TOKEN}").as_str()));
+    assert_eq!(body["messaging_product"], "whatsapp");
+    assert_eq!(body["to"], "+31612345678");
+    assert_eq!(body["type"], "template");
+    assert_eq!(body["template"]["name"], "afspraak_herinnering");
+    assert_eq!(body["template"]["language"]["code"], "nl");
+    let components = body["template"]["components"].as_array().unwrap();
+    assert_eq!(components.len(), 4, "a body and three buttons");
+    assert_eq!(components[0]["type"], "body");
+    let texts: Vec<&str> = components[0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Sanne", "woensdag 14 oktober", "10:30", "Praktijk De Linde"]);
+    let reminder =
+        app.services.store.outbox_for_appointment(appointment(&app).await.id).await.unwrap();
+    let reminder = reminder.iter().find(|m| m.kind == OutboxKind::Reminder).unwrap();
+    for (i, prefix) in ["CONFIRM:", "CANCEL:", "RESCHEDULE:"].iter().enumerate() {
+        let button = &components[1 + i];
+        assert_eq!(button["type"], "button");
+        assert_eq!(button["sub_type"], "quick_reply");
+        assert_eq!(button["index"].to_string().trim_matches('"'), i.to_string());
+        let payload = payload_of(body, i);
+        assert!(payload.starts_with(&format!("{prefix}{}:", reminder.id)), "{payload}");
+    }
+    assert_eq!(body["biz_opaque_callback_data"], format!("outbox:{}", reminder.id));
+    assert_eq!(reminder.state, OutboxState::Sent);
+    assert_eq!(reminder.message_id.as_deref(), Some("wamid.REMINDER1"));
+
+    // later rounds and a re-import never send it again
+    app.clock.advance(Duration::minutes(10));
+    app.import().await;
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_signed_confirm_tap_confirms_once_and_is_acknowledged_in_dutch() {
+    let (app, request) = app_with_sent_reminder().await;
+    let body = tap_body(&payload_of(&request, 0), "wamid.REMINDER1", "wamid.TAP1");
+
+    assert_eq!(app.post_signed(&body).await, StatusCode::OK);
+    assert_eq!(app.post_signed(&body).await, StatusCode::OK, "a redelivery is acknowledged too");
+    app.process_inbox().await;
+    assert_eq!(appointment(&app).await.reply, Reply::Confirmed);
+
+    app.dispatch().await;
+    let sent = app.sent().await;
+    assert_eq!(sent.len(), 2, "the reminder and one acknowledgement: {sent:#?}");
+    let ack = &sent[1].0;
+    assert_eq!(ack["type"], "text");
+    assert_eq!(ack["to"], "+31612345678");
+    assert_eq!(ack["context"]["message_id"], "wamid.TAP1");
+    let text = ack["text"]["body"].as_str().unwrap();
+    assert!(
+        text.contains("bevestigd")
+            && text.contains("woensdag 14 oktober")
+            && text.contains("10:30"),
+        "{text}"
+    );
+
+    // the same event delivered again (another retry, other bytes) has no second effect
+    let again =
+        tap_body(&payload_of(&request, 0), "wamid.REMINDER1", "wamid.TAP1").replace('{', "{ ");
+    assert_eq!(app.post_signed(&again).await, StatusCode::OK);
+    app.process_inbox().await;
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 2, "no second acknowledgement");
+}
+
+#[tokio::test]
+async fn a_cancel_tap_cancels_the_appointment() {
+    let (app, request) = app_with_sent_reminder().await;
+    let body = tap_body(&payload_of(&request, 1), "wamid.REMINDER1", "wamid.TAP2");
+    assert_eq!(app.post_signed(&body).await, StatusCode::OK);
+    app.process_inbox().await;
+    let a = appointment(&app).await;
+    assert_eq!((a.status, a.reply), (AppointmentStatus::Cancelled, Reply::Cancelled));
+    app.dispatch().await;
+    let sent = app.sent().await;
+    assert!(sent[1].0["text"]["body"].as_str().unwrap().contains("geannuleerd"));
+}
+
+#[tokio::test]
+async fn a_forged_signature_is_refused_and_changes_nothing() {
+    let (app, request) = app_with_sent_reminder().await;
+    let body = tap_body(&payload_of(&request, 0), "wamid.REMINDER1", "wamid.FORGED");
+    let forged = reminderd::whatsapp::signature::sign(b"not the app secret", body.as_bytes());
+    assert_eq!(app.post_webhook(&body, Some(&forged)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post_webhook(&body, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post_webhook(&body, Some("sha256=zz")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.services.store.unprocessed_inbox_count().await.unwrap(), 0, "nothing stored");
+    app.process_inbox().await;
+    assert_eq!(appointment(&app).await.reply, Reply::None);
+}
+
+#[tokio::test]
+async fn a_tampered_payload_changes_nothing() {
+    let (app, request) = app_with_sent_reminder().await;
+    // a Cancel payload turned into a Confirm by hand: the tag no longer matches
+    let cancel = payload_of(&request, 1);
+    let tampered = cancel.replacen("CANCEL", "CONFIRM", 1);
+    let body = tap_body(&tampered, "wamid.REMINDER1", "wamid.TAMPERED");
+    assert_eq!(app.post_signed(&body).await, StatusCode::OK, "signed by Meta, so acknowledged");
+    app.process_inbox().await;
+    let a = appointment(&app).await;
+    assert_eq!((a.status, a.reply), (AppointmentStatus::Scheduled, Reply::None));
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1, "no answer to a tampered tap");
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_a_webhook_is_kept_and_answered_200() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    assert_eq!(app.post_signed("this is not json").await, StatusCode::OK);
+    assert_eq!(app.services.store.unprocessed_inbox_count().await.unwrap(), 1);
+    app.process_inbox().await;
+    assert_eq!(
+        app.services.store.unprocessed_inbox_count().await.unwrap(),
+        0,
+        "quarantined, not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let big = "x".repeat(3 * 1024 * 1024 + 1);
+    assert_eq!(app.post_signed(&big).await, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn meta_verifies_the_webhook_with_the_right_token_only() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let get = |token: &str| {
+        app.http
+            .get(app.url("/webhooks/whatsapp"))
+            .query(&[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", token),
+                ("hub.challenge", "1158201444"),
+            ])
+            .send()
+    };
+    let ok = get(VERIFY_TOKEN).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(get("wrong").await.unwrap().status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn staff_see_the_confirmation_in_the_report_and_strangers_do_not() {
+    let (app, request) = app_with_sent_reminder().await;
+    app.post_signed(&tap_body(&payload_of(&request, 0), "wamid.REMINDER1", "wamid.TAP3")).await;
+    app.process_inbox().await;
+
+    let report = app.url("/report?date=2026-10-14");
+    let anonymous = app.http.get(&report).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers()["location"], "/login");
+    assert!(app.login("wrong password").await.is_none(), "a wrong password gets no session");
+
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(&report).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sanne de Vries"), "{html}");
+    assert!(html.contains("10:30"));
+    assert!(html.contains("+316••••••78"), "the phone is masked: {html}");
+    assert!(!html.contains("612345678"), "never the whole number");
+    assert!(html.contains("bevestigd"), "{html}");
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_and_the_reminder_delivered_once() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream trouble"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.graph)
+        .await;
+    mount_accepting(&app).await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(m.state, OutboxState::Pending, "retried later: {m:?}");
+    assert_eq!(app.sent().await.len(), 1);
+
+    app.clock.advance(Duration::minutes(31));
+    app.dispatch().await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(m.state, OutboxState::Sent);
+    assert_eq!(m.message_id.as_deref(), Some("wamid.REMINDER1"));
+    assert_eq!(app.sent().await.len(), 2, "one failed try, one delivery");
+    app.clock.advance(Duration::hours(1));
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 2, "and nothing more");
+}
+
+#[tokio::test]
+async fn a_permanent_error_leaves_the_reminder_failed_with_the_code() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": { "message": "(#131009) Parameter value is not valid",
+                       "type": "OAuthException", "code": 131009, "fbtrace_id": "A1b2C3" }
+        })))
+        .mount(&app.graph)
+        .await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    app.clock.advance(Duration::hours(2));
+    app.dispatch().await;
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(m.state, OutboxState::Failed);
+    assert_eq!(m.error_code, Some(131009));
+    assert_eq!(app.sent().await.len(), 1, "not retried");
+}
+
+fn status_body(message_id: &str, status: &str, timestamp: i64) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/whatsapp/webhooks/status_delivered_pywa.json"
+    );
+    let mut body: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let s = &mut body["entry"][0]["changes"][0]["value"]["statuses"][0];
+    s["id"] = json!(message_id);
+    s["status"] = json!(status);
+    s["timestamp"] = json!(timestamp.to_string());
+    body.to_string()
+}
+
+#[tokio::test]
+async fn delivery_statuses_only_move_forward_whatever_their_order() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    mount_accepting(&app).await;
+    reminder_sent(&app).await;
+    let t = (start() - Duration::hours(24)).timestamp();
+    for (status, at) in [("read", t + 60), ("sent", t + 1), ("delivered", t + 5)] {
+        assert_eq!(
+            app.post_signed(&status_body("wamid.REMINDER1", status, at)).await,
+            StatusCode::OK
+        );
+    }
+    app.process_inbox().await;
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(m.delivery, Some(Delivery::Read));
+    assert_eq!(m.delivery_at, Utc.timestamp_opt(t + 60, 0).single());
+}
+
+#[tokio::test]
+async fn a_moved_appointment_gets_a_new_reminder_and_a_vanished_one_none() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    let later = start() + Duration::hours(3);
+    app.replace_feed(&feed(later)).await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "the old moment sends nothing");
+    app.clock.set(later - Duration::hours(24));
+    app.dispatch().await;
+    let sent = app.sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0["template"]["components"][0]["parameters"][2]["text"], "13:30");
+
+    // gone from the feed: cancelled, and nothing more goes out
+    app.replace_feed("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//NL\r\nBEGIN:VEVENT\r\nUID:other@p\r\nDTSTAMP:20261001T120000Z\r\nDTSTART:20261020T080000Z\r\nDTEND:20261020T083000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").await;
+    app.import().await;
+    let rows = app
+        .services
+        .store
+        .report(start() - Duration::days(1), start() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(rows[0].appointment.status, AppointmentStatus::Removed);
+}
+
+#[tokio::test]
+async fn a_landline_or_a_missing_number_gets_no_whatsapp_and_staff_see_why() {
+    let t = |d: DateTime<Utc>| d.format("%Y%m%dT%H%M%SZ").to_string();
+    let event = |uid: &str, attendee: &str| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261001T120000Z\r\nDTSTART:{}\r\nDTEND:{}\r\n\
+             SUMMARY:Controle\r\n{attendee}\r\nEND:VEVENT\r\n",
+            t(start()),
+            t(start() + Duration::minutes(30))
+        )
+    };
+    let feed = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//NL\r\n{}{}END:VCALENDAR\r\n",
+        event("emma@p", "ATTENDEE;CN=Emma Bakker:tel:020-1234567"),
+        event("lucas@p", "ATTENDEE;CN=Lucas Smit:mailto:lucas@example.nl"),
+    );
+    let app = spawn_app(&feed, morning_before()).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "nothing goes to WhatsApp");
+    let rows = app
+        .services
+        .store
+        .report(start() - Duration::days(1), start() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row.reminder_state, Some(OutboxState::Skipped), "{row:?}");
+    }
+    let emma = rows
+        .iter()
+        .find(|r| r.appointment.customer_name.as_deref() == Some("Emma Bakker"))
+        .unwrap();
+    assert_eq!(emma.appointment.customer_phone.as_deref(), Some("+31201234567"), "kept for staff");
+    assert!(emma.reminder_detail.as_deref().unwrap().contains("not a mobile number"));
+    let lucas =
+        rows.iter().find(|r| r.appointment.customer_name.as_deref() == Some("Lucas Smit")).unwrap();
+    assert!(lucas.reminder_detail.as_deref().unwrap().contains("no phone number"));
+    assert_eq!(lucas.appointment.customer_email.as_deref(), Some("lucas@example.nl"));
+}

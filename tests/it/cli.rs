@@ -1,0 +1,141 @@
+//! The binary as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn reminderd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_reminderd"));
+    // the caller's environment must not leak into these runs
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("REMINDERD_")) {
+        c.env_remove(key);
+    }
+    c
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in
+        ["serve", "demo", "migrate", "check-config", "version", "hash-password", "simulate-tap"]
+    {
+        let out = reminderd().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{command} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{command}");
+    }
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = reminderd().arg("version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("reminderd {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_the_file_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reminderd.toml");
+    std::fs::write(&file, "[dispatch]\nbatch_size = \"many\"\n").unwrap();
+    for command in ["check-config", "serve", "migrate"] {
+        let out = reminderd().arg("--config").arg(&file).arg(command).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("batch_size") && err.contains("reminderd.toml"), "{command}: {err}");
+    }
+}
+
+/// The example config, with secrets from the environment as the systemd unit gives them.
+#[test]
+fn check_config_prints_the_config_without_its_secrets() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/reminderd.toml");
+    let out = reminderd()
+        .arg("--config")
+        .arg(file)
+        .arg("check-config")
+        .env("REMINDERD_RULES_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules"))
+        .env("REMINDERD_WHATSAPP__PHONE_NUMBER_ID", "106540352242922")
+        .env("REMINDERD_WHATSAPP__ACCESS_TOKEN", "EAAG-very-secret-token")
+        .env("REMINDERD_WHATSAPP__APP_SECRET", "app-secret-value")
+        .env("REMINDERD_WHATSAPP__VERIFY_TOKEN", "verify-token-value")
+        .env("REMINDERD_SECURITY__SECRET_KEY", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("phone_number_id = \"106540352242922\""), "{stdout}");
+    for secret in
+        ["EAAG-very-secret-token", "app-secret-value", "verify-token-value", "0123456789abcdef"]
+    {
+        assert!(!stdout.contains(secret), "{secret} printed");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("24-uur-ervoor"));
+}
+
+#[test]
+fn hash_password_reads_stdin_and_prints_an_argon2_hash() {
+    let mut child = reminderd()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"geheim\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let account =
+        reminderd::report::session::StaffAccount { name: "x".into(), password_hash: hash };
+    assert!(reminderd::report::session::check_login(std::slice::from_ref(&account), "x", "geheim"));
+}
+
+/// The demo as the README starts it, with a shorter lead: within seconds a reminder
+/// goes out on the log channel, the simulated tap comes back, and it is acknowledged.
+#[test]
+fn the_demo_shows_the_whole_loop() {
+    let out =
+        reminderd().args(["demo", "--port", "0", "--lead", "2s", "--for", "15s"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"name\": \"afspraak_herinnering\""), "a template printed: {stdout}");
+    assert!(stdout.contains("\"to\": \"+31612345678\""), "{stdout}");
+    assert!(stdout.contains("simulate-tap --reminder"), "{stdout}");
+    assert!(stdout.contains("answered: confirmed"), "{stdout}");
+    assert!(stdout.contains("is bevestigd"), "the acknowledgement printed: {stdout}");
+}
+
+/// Every key of the embedded defaults, also the commented-out secrets, has a row in the
+/// README's configuration tables with its environment variable.
+#[test]
+fn every_config_key_is_documented_in_the_readme() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut section = String::new();
+    let mut keys = Vec::new();
+    for line in reminderd::config::DEFAULTS.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        // `key = value`, or a documented secret `# key = ""` directly in a section
+        let assignment = line.strip_prefix("# ").filter(|_| !section.is_empty()).unwrap_or(line);
+        let Some((key, _)) = assignment.split_once(" = ") else { continue };
+        if key.is_empty()
+            || !key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            || line.starts_with("# ") && !line.ends_with("\"\"")
+        {
+            continue;
+        }
+        keys.push(if section.is_empty() { key.to_string() } else { format!("{section}.{key}") });
+    }
+    assert!(keys.len() > 30, "the defaults were read: {keys:?}");
+    assert!(keys.contains(&"whatsapp.access_token".to_string()), "{keys:?}");
+    for key in &keys {
+        assert!(readme.contains(&format!("| `{key}` |")), "README lacks a row for `{key}`");
+        if key != "sources" && key != "report.users" {
+            let env = format!("REMINDERD_{}", key.to_uppercase().replace('.', "__"));
+            assert!(readme.contains(&env), "README lacks {env}");
+        }
+    }
+}

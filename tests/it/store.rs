@@ -1,0 +1,390 @@
+//! The store's contract, run on every backend: SQLite always, PostgreSQL when
+//! `REMINDERD_TEST_DATABASE_URL` is set (each test on a fresh database).
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
+use reminderd::store::{AppointmentInput, AttemptOutcome, Inserted, NewOutbox, Store};
+
+use crate::helpers::{databases, open};
+
+/// Runs `test` on a fresh store of each backend.
+async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store, &'static str) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for db in databases().await {
+        let store = open(&db).await;
+        test(store.clone(), db.backend).await;
+        store.close().await;
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 13, 6, 0, 0).unwrap()
+}
+
+fn input(id: &str, start: DateTime<Utc>) -> AppointmentInput {
+    AppointmentInput {
+        external_id: id.into(),
+        starts_at: start,
+        ends_at: start + Duration::minutes(30),
+        summary: Some("Controle".into()),
+        location: None,
+        calendar: "praktijk".into(),
+        customer_name: Some("Sanne de Vries".into()),
+        customer_phone: Some("+31612345678".into()),
+        phone_is_mobile: true,
+        customer_email: None,
+        contact_problem: None,
+        status: AppointmentStatus::Scheduled,
+    }
+}
+
+async fn insert(store: &Store, id: &str, start: DateTime<Utc>) -> i64 {
+    let mut tx = store.begin().await.unwrap();
+    let id = tx.upsert_appointment("praktijk", &input(id, start), now()).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn reminder(appointment_id: i64, start: DateTime<Utc>, due: DateTime<Utc>) -> NewOutbox {
+    NewOutbox {
+        appointment_id,
+        kind: OutboxKind::Reminder,
+        rule: "24-uur-ervoor".into(),
+        dedup_key: format!("reminder:{appointment_id}:24-uur-ervoor:{}", start.timestamp()),
+        appointment_start: start,
+        due_at: due,
+        body: None,
+        reply_to: None,
+    }
+}
+
+async fn enqueue(store: &Store, m: &NewOutbox) -> Option<i64> {
+    let mut tx = store.begin().await.unwrap();
+    let id = tx.insert_outbox(m, now()).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+/// An appointment tomorrow with its 24-hour reminder enqueued: (appointment, reminder,
+/// the reminder's moment).
+async fn with_reminder(store: &Store) -> (i64, i64, DateTime<Utc>) {
+    let start = now() + Duration::days(1);
+    let a = insert(store, "a@x", start).await;
+    let due = start - Duration::hours(24);
+    (a, enqueue(store, &reminder(a, start, due)).await.unwrap(), due)
+}
+
+#[tokio::test]
+async fn migrations_run_twice_without_harm() {
+    on_each_backend(|store, backend| async move {
+        store.migrate().await.unwrap_or_else(|e| panic!("{backend}: {e}"));
+        store.ping().await.unwrap();
+        assert_eq!(store.backend(), backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_appointment_is_upserted_by_source_and_external_id() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let id = insert(&store, "a@x", start).await;
+        assert_eq!(insert(&store, "a@x", start).await, id, "{backend}: same id on re-import");
+        let mut tx = store.begin().await.unwrap();
+        tx.set_reply(id, Reply::Confirmed, now()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.appointment(id).await.unwrap().unwrap().reply, Reply::Confirmed);
+
+        // an unchanged import keeps the answer; a new start time clears it
+        insert(&store, "a@x", start).await;
+        assert_eq!(
+            store.appointment(id).await.unwrap().unwrap().reply,
+            Reply::Confirmed,
+            "{backend}"
+        );
+        insert(&store, "a@x", start + Duration::hours(2)).await;
+        let a = store.appointment(id).await.unwrap().unwrap();
+        assert_eq!((a.reply, a.starts_at), (Reply::None, start + Duration::hours(2)), "{backend}");
+        assert_eq!(a.customer_phone.as_deref(), Some("+31612345678"));
+        assert_eq!(store.upcoming_appointments(now()).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_is_enqueued_once_per_dedup_key() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let a = insert(&store, "a@x", start).await;
+        let m = reminder(a, start, start - Duration::hours(24));
+        assert!(enqueue(&store, &m).await.is_some(), "{backend}");
+        assert!(enqueue(&store, &m).await.is_none(), "{backend}: the second is refused");
+        assert_eq!(store.outbox_for_appointment(a).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_due_message_is_claimed_by_one_dispatcher_until_its_lease_ends() {
+    on_each_backend(|store, backend| async move {
+        let (_, id, due) = with_reminder(&store).await;
+
+        let early = store
+            .claim_due(due - Duration::seconds(1), due + Duration::minutes(2), 10)
+            .await
+            .unwrap();
+        assert!(early.is_empty(), "{backend}: not due yet");
+        let first = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), [id], "{backend}");
+        assert_eq!(first[0].state, OutboxState::Sending);
+        assert!(
+            store
+                .claim_due(due + Duration::minutes(1), due + Duration::minutes(3), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: leased"
+        );
+
+        // the lease ran out: another dispatcher takes over, and the first one's late
+        // outcome is refused (fencing on the attempt number)
+        let second = store
+            .claim_due(due + Duration::minutes(3), due + Duration::minutes(5), 10)
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1, "{backend}");
+        assert!(second[0].attempts > first[0].attempts);
+        let sent =
+            |mid: &str| AttemptOutcome::Sent { channel: "whatsapp".into(), message_id: mid.into() };
+        assert!(
+            !store.finish_attempt(id, first[0].attempts, &sent("wamid.late"), now()).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            store.finish_attempt(id, second[0].attempts, &sent("wamid.ok"), now()).await.unwrap(),
+            "{backend}"
+        );
+        let m = store.outbox(id).await.unwrap().unwrap();
+        assert_eq!(
+            (m.state, m.message_id.as_deref()),
+            (OutboxState::Sent, Some("wamid.ok")),
+            "{backend}"
+        );
+        assert!(
+            store
+                .claim_due(due + Duration::hours(1), due + Duration::hours(2), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retry_waits_and_a_failure_keeps_its_code() {
+    on_each_backend(|store, backend| async move {
+        let (_, id, due) = with_reminder(&store).await;
+        let claimed = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        let retry = AttemptOutcome::Retry {
+            at: due + Duration::minutes(5),
+            code: Some(130429),
+            detail: "busy".into(),
+        };
+        assert!(store.finish_attempt(id, claimed[0].attempts, &retry, due).await.unwrap());
+        assert!(
+            store
+                .claim_due(due + Duration::minutes(4), due + Duration::minutes(6), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: waits for its retry"
+        );
+        let claimed = store
+            .claim_due(due + Duration::minutes(5), due + Duration::minutes(7), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{backend}");
+        let failed = AttemptOutcome::Failed { code: Some(131026), detail: "undeliverable".into() };
+        assert!(store.finish_attempt(id, claimed[0].attempts, &failed, due).await.unwrap());
+        let m = store.outbox(id).await.unwrap().unwrap();
+        assert_eq!((m.state, m.error_code), (OutboxState::Failed, Some(131026)), "{backend}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unattempted_claim_can_be_handed_back() {
+    on_each_backend(|store, backend| async move {
+        let (_, id, due) = with_reminder(&store).await;
+        let claimed = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        store.release_claim(id, claimed[0].attempts).await.unwrap();
+        let again = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        assert_eq!(again.len(), 1, "{backend}: claimable at once after release");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delivery_statuses_are_applied_monotonically() {
+    on_each_backend(|store, backend| async move {
+        let (_, id, _) = with_reminder(&store).await;
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.adopt_message_id(id, "wamid.1", "whatsapp", now()).await.unwrap(), "{backend}");
+        assert!(
+            !tx.adopt_message_id(id, "wamid.2", "whatsapp", now()).await.unwrap(),
+            "{backend}: once"
+        );
+        assert!(tx.outbox_by_message_id("wamid.1").await.unwrap().is_some());
+        let t = |s| now() + Duration::seconds(s);
+        assert!(tx.apply_delivery(id, Delivery::Delivered, t(5), None, now()).await.unwrap());
+        assert!(
+            !tx.apply_delivery(id, Delivery::Sent, t(1), None, now()).await.unwrap(),
+            "{backend}"
+        );
+        assert!(tx.apply_delivery(id, Delivery::Failed, t(9), Some(131047), now()).await.unwrap());
+        assert!(
+            !tx.apply_delivery(id, Delivery::Read, t(10), None, now()).await.unwrap(),
+            "{backend}: final"
+        );
+        tx.commit().await.unwrap();
+        let m = store.outbox(id).await.unwrap().unwrap();
+        assert_eq!(
+            (m.delivery, m.delivery_error_code),
+            (Some(Delivery::Failed), Some(131047)),
+            "{backend}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pending_reminders_are_withdrawn_when_the_appointment_changes() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let a = insert(&store, "a@x", start).await;
+        let id = enqueue(&store, &reminder(a, start, start - Duration::hours(24))).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.cancel_stale_reminders(a, start, "moved", now()).await.unwrap(),
+            0,
+            "{backend}"
+        );
+        assert_eq!(
+            tx.cancel_stale_reminders(a, start + Duration::hours(1), "moved", now()).await.unwrap(),
+            1
+        );
+        tx.commit().await.unwrap();
+        let m = store.outbox(id).await.unwrap().unwrap();
+        assert_eq!(
+            (m.state, m.detail.as_deref()),
+            (OutboxState::Cancelled, Some("moved")),
+            "{backend}"
+        );
+
+        let id2 = enqueue(&store, &reminder(a, start + Duration::hours(1), start)).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.cancel_reminders_of_unknown_rules(&["24-uur-ervoor"], now()).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            tx.cancel_reminders_of_unknown_rules(&["other"], now()).await.unwrap(),
+            1,
+            "{backend}"
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(store.outbox(id2).await.unwrap().unwrap().state, OutboxState::Cancelled);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_is_stored_once_and_each_event_applied_once() {
+    on_each_backend(|store, backend| async move {
+        let Inserted::New(id) = store.insert_inbox("whatsapp", b"{\"a\":1}", now()).await.unwrap()
+        else {
+            panic!("{backend}: first delivery not stored");
+        };
+        assert_eq!(
+            store.insert_inbox("whatsapp", b"{\"a\":1}", now()).await.unwrap(),
+            Inserted::Duplicate
+        );
+        assert_eq!(store.unprocessed_inbox_count().await.unwrap(), 1);
+        assert_eq!(store.inbox_body(id).await.unwrap().as_deref(), Some(&b"{\"a\":1}"[..]));
+
+        store.inbox_attempt_failed(id, "database hiccup").await.unwrap();
+        let waiting = store.unprocessed_inbox(10, 10).await.unwrap();
+        assert_eq!((waiting.len(), waiting[0].attempts), (1, 1), "{backend}: retried later");
+        assert!(
+            store.unprocessed_inbox(1, 10).await.unwrap().is_empty(),
+            "{backend}: given up after max attempts"
+        );
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.claim_event_key("message:wamid.1", id, now()).await.unwrap());
+        assert!(!tx.claim_event_key("message:wamid.1", id, now()).await.unwrap(), "{backend}");
+        tx.mark_inbox_processed(id, now(), None).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.unprocessed_inbox_count().await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rolled_back_transaction_leaves_nothing() {
+    on_each_backend(|store, backend| async move {
+        let mut tx = store.begin().await.unwrap();
+        tx.upsert_appointment("praktijk", &input("a@x", now() + Duration::days(1)), now())
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(store.upcoming_appointments(now()).await.unwrap().is_empty(), "{backend}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn import_outcomes_are_remembered_per_source() {
+    on_each_backend(|store, backend| async move {
+        store.record_import_failure("praktijk", now(), "HTTP 500").await.unwrap();
+        let s = store.source_state("praktijk").await.unwrap().unwrap();
+        assert_eq!(
+            (s.last_error.as_deref(), s.last_success_at),
+            (Some("HTTP 500"), None),
+            "{backend}"
+        );
+        let mut tx = store.begin().await.unwrap();
+        tx.record_import_success("praktijk", now(), Some("\"v1\""), None, 3).await.unwrap();
+        tx.commit().await.unwrap();
+        let s = store.source_state("praktijk").await.unwrap().unwrap();
+        assert_eq!(
+            (s.last_error, s.etag.as_deref(), s.events),
+            (None, Some("\"v1\""), 3),
+            "{backend}"
+        );
+        assert_eq!(store.source_states().await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_report_lists_a_day_with_the_latest_reminder() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let a = insert(&store, "a@x", start).await;
+        insert(&store, "b@x", start + Duration::days(3)).await;
+        enqueue(&store, &reminder(a, start, start - Duration::hours(24))).await.unwrap();
+        let rows =
+            store.report(start - Duration::hours(12), start + Duration::hours(12)).await.unwrap();
+        assert_eq!(rows.len(), 1, "{backend}");
+        assert_eq!(rows[0].appointment.id, a);
+        assert_eq!(rows[0].reminder_state, Some(OutboxState::Pending));
+    })
+    .await;
+}
