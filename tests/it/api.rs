@@ -8,7 +8,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::{
-    ACCESS_TOKEN, PHONE_NUMBER_ID, STAFF, TestApp, VERIFY_TOKEN, accepted, spawn_app,
+    ACCESS_TOKEN, PHONE_NUMBER_ID, STAFF, TestApp, VERIFY_TOKEN, accepted, databases, serve_feed,
+    spawn_app, spawn_app_on,
 };
 
 /// Wednesday 14 October 2026, 10:30 in Amsterdam (summer time, UTC+2).
@@ -438,4 +439,71 @@ async fn a_landline_or_a_missing_number_gets_no_whatsapp_and_staff_see_why() {
         rows.iter().find(|r| r.appointment.customer_name.as_deref() == Some("Lucas Smit")).unwrap();
     assert!(lucas.reminder_detail.as_deref().unwrap().contains("no phone number"));
     assert_eq!(lucas.appointment.customer_email.as_deref(), Some("lucas@example.nl"));
+}
+
+#[tokio::test]
+async fn after_downtime_a_missed_reminder_goes_out_while_there_is_time_and_is_skipped_after() {
+    // down from before the reminder's moment until two hours before the appointment
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(2));
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1, "still more than dispatch.min_notice ahead: sent");
+
+    // down until half an hour before: too late to be useful, skipped with the reason
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    app.clock.set(start() - Duration::minutes(30));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty());
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(m.state, OutboxState::Skipped);
+    assert!(m.detail.unwrap().contains("too late"));
+}
+
+#[tokio::test]
+async fn a_failing_feed_keeps_the_last_good_import_and_readiness_says_why() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    app.import().await;
+    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["sources"][0]["name"], "praktijk");
+    assert_eq!(ready["sources"][0]["ok"], true, "{ready}");
+
+    app.feeds.reset().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(500)).mount(&app.feeds).await;
+    let source = &app.services.sources[0];
+    assert!(app.services.importer.import(source).await.is_err());
+    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["sources"][0]["ok"], false, "{ready}");
+    assert!(ready["sources"][0]["last_error"].as_str().unwrap().contains("500"), "{ready}");
+    assert_eq!(appointment(&app).await.status, AppointmentStatus::Scheduled, "nothing lost");
+
+    // a feed that is not iCalendar is refused the same way
+    serve_feed(&app.feeds, "<html>Service unavailable</html>").await;
+    assert!(app.services.importer.import(source).await.is_err());
+    assert_eq!(appointment(&app).await.status, AppointmentStatus::Scheduled);
+}
+
+/// The loop on each backend (PostgreSQL when REMINDERD_TEST_DATABASE_URL is set).
+#[tokio::test]
+async fn the_loop_runs_on_every_backend() {
+    for db in databases().await {
+        let backend = db.backend;
+        let app = spawn_app_on(db, &feed(start()), morning_before()).await;
+        mount_accepting(&app).await;
+        let request = reminder_sent(&app).await;
+        let tap = tap_body(&payload_of(&request, 0), "wamid.REMINDER1", "wamid.TAP9");
+        assert_eq!(app.post_signed(&tap).await, StatusCode::OK, "{backend}");
+        assert_eq!(app.post_signed(&tap).await, StatusCode::OK, "{backend}");
+        app.process_inbox().await;
+        assert_eq!(appointment(&app).await.reply, Reply::Confirmed, "{backend}");
+        app.dispatch().await;
+        assert_eq!(app.sent().await.len(), 2, "{backend}: one acknowledgement");
+    }
 }

@@ -139,3 +139,59 @@ fn every_config_key_is_documented_in_the_readme() {
         }
     }
 }
+
+/// `serve` as systemd runs it: it starts, answers /healthz, and on SIGTERM stops
+/// cleanly with exit code 0.
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reminderd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "state_dir = \"{}\"\nrules_dir = \"{}/reminder-rules\"\n[server]\nlisten = \"127.0.0.1:0\"\n\
+             [whatsapp]\nchannel = \"log\"\n[security]\nsecret_key = \"0123456789abcdef0123456789abcdef\"\n",
+            dir.path().display(),
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .unwrap();
+    let mut child = reminderd()
+        .arg("--config")
+        .arg(&file)
+        .arg("serve")
+        .env("REMINDERD_LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+            (v["fields"]["message"] == "listening")
+                .then(|| v["fields"]["addr"].as_str().unwrap().to_string())
+        })
+        .expect("the daemon says where it listens");
+    let health = std::net::TcpStream::connect(&addr).and_then(|mut s| {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut s, &mut text)?;
+        Ok(text)
+    });
+    assert!(health.unwrap().starts_with("HTTP/1.1 200"));
+    assert!(
+        dir.path().join("reminderd.sqlite3").exists(),
+        "the database was created on first start"
+    );
+
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit {exit:?}: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("SIGTERM received")), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("\"stopped\"")), "{rest:?}");
+}
