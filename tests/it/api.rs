@@ -507,3 +507,25 @@ async fn the_loop_runs_on_every_backend() {
         assert_eq!(app.sent().await.len(), 2, "{backend}: one acknowledgement");
     }
 }
+
+/// Every real webhook body of the conformance corpus, signed, through the real
+/// endpoint: each is stored and acknowledged, and each is processed (none is left
+/// waiting for a retry); unsigned, each is refused.
+#[tokio::test]
+async fn every_conformance_webhook_is_accepted_signed_and_processed() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/whatsapp/webhooks");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 69);
+    for file in &files {
+        let body = std::fs::read_to_string(file).unwrap();
+        assert_eq!(app.post_webhook(&body, None).await, StatusCode::UNAUTHORIZED, "{file:?}");
+        assert_eq!(app.post_signed(&body).await, StatusCode::OK, "{file:?}");
+    }
+    assert_eq!(app.services.store.unprocessed_inbox_count().await.unwrap(), files.len() as i64);
+    app.process_inbox().await;
+    assert_eq!(app.services.store.unprocessed_inbox_count().await.unwrap(), 0);
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "foreign payloads make no one an answer");
+}

@@ -89,19 +89,54 @@ fn hash_password_reads_stdin_and_prints_an_argon2_hash() {
     assert!(reminderd::report::session::check_login(std::slice::from_ref(&account), "x", "geheim"));
 }
 
-/// The demo as the README starts it, with a shorter lead: within seconds a reminder
-/// goes out on the log channel, the simulated tap comes back, and it is acknowledged.
+/// The demo as the README starts it, with a shorter lead: a reminder goes out on the
+/// log channel, the simulated tap comes back and is acknowledged; a second reminder is
+/// cancelled with the `simulate-tap` command the demo prints; the landline and the
+/// customer without a number are skipped with the reason.
 #[test]
 fn the_demo_shows_the_whole_loop() {
-    let out =
-        reminderd().args(["demo", "--port", "0", "--lead", "2s", "--for", "15s"]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    use std::io::{BufRead, BufReader};
+    let mut demo = reminderd()
+        .args(["demo", "--port", "0", "--lead", "2s", "--for", "38s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    let mut reminders = 0;
+    let mut tap_status = None;
+    for line in BufReader::new(demo.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if line.starts_with(">>> reminder ") {
+            reminders += 1;
+        }
+        // the command the demo prints for the user, run as the user would
+        if let Some(command) = line.trim().strip_prefix("cargo run -- ")
+            && reminders == 2
+            && tap_status.is_none()
+        {
+            let args: Vec<&str> = command
+                .split_whitespace()
+                .map(|a| if a == "confirm" { "cancel" } else { a })
+                .collect();
+            tap_status = Some(reminderd().args(&args).output().unwrap());
+        }
+    }
+    assert!(demo.wait().unwrap().success(), "{stdout}");
     assert!(stdout.contains("\"name\": \"afspraak_herinnering\""), "a template printed: {stdout}");
     assert!(stdout.contains("\"to\": \"+31612345678\""), "{stdout}");
-    assert!(stdout.contains("simulate-tap --reminder"), "{stdout}");
-    assert!(stdout.contains("answered: confirmed"), "{stdout}");
+    assert!(stdout.contains("Sanne de Vries answered: confirmed"), "{stdout}");
     assert!(stdout.contains("is bevestigd"), "the acknowledgement printed: {stdout}");
+    let tap = tap_status.expect("a second reminder with a simulate-tap command");
+    assert!(tap.status.success(), "{}", String::from_utf8_lossy(&tap.stderr));
+    assert!(stdout.contains("Daan Jansen answered: cancelled"), "{stdout}");
+    assert!(stdout.contains("is geannuleerd"), "{stdout}");
+    assert!(
+        stdout.contains("no WhatsApp reminder for Emma Bakker")
+            && stdout.contains("not a mobile number")
+    );
+    assert!(stdout.contains("no WhatsApp reminder for Lucas Smit: no phone number"), "{stdout}");
 }
 
 /// Every key of the embedded defaults, also the commented-out secrets, has a row in the
