@@ -106,7 +106,10 @@ impl RowView {
         if let Some(problem) = &a.contact_problem {
             notes.push(problem.clone());
         }
+        // without a number the contact problem already says why nothing was sent
+        let explained = a.customer_phone.is_none() && a.contact_problem.is_some();
         if matches!(row.reminder_state, Some(OutboxState::Failed | OutboxState::Skipped))
+            && !explained
             && let Some(detail) = &row.reminder_detail
         {
             notes.push(detail.clone());
