@@ -529,3 +529,15 @@ async fn every_conformance_webhook_is_accepted_signed_and_processed() {
     app.dispatch().await;
     assert!(app.sent().await.is_empty(), "foreign payloads make no one an answer");
 }
+
+/// Never a 200 without a durable write: with the database gone the answer is 503, so
+/// Meta delivers again later.
+#[tokio::test]
+async fn with_the_database_down_a_webhook_gets_503() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let body = status_body("wamid.X", "delivered", 1_790_000_000);
+    app.services.store.close().await;
+    assert_eq!(app.post_signed(&body).await, StatusCode::SERVICE_UNAVAILABLE);
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
