@@ -8,7 +8,8 @@
 # The image listens on 0.0.0.0:8080 (put a TLS-terminating proxy in front: Meta only
 # calls https:// webhooks) and keeps its SQLite database in the /var/lib/reminderd volume.
 
-FROM rust:1.88-slim-bookworm AS build
+# the oldest toolchain the locked dependencies accept (Cargo.toml rust-version)
+FROM rust:1.89-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a code change does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
