@@ -27,9 +27,10 @@ use tracing::{info, info_span, warn};
 use crate::clock::Clock;
 use crate::config::{ChannelKind, Settings};
 use crate::domain::PayloadKey;
+use crate::import::fetch::FeedAuth;
 use crate::import::fetch::Fetcher;
 use crate::import::runner::{ImportOptions, Importer, SourceSpec};
-use crate::import::sync::replan_upcoming;
+use crate::import::sync::{VanishGuard, replan_upcoming};
 use crate::ops::health::{self, HealthState};
 use crate::report::session::{Sessions, StaffAccount};
 use crate::report::{self, ReportState};
@@ -129,6 +130,11 @@ impl Application {
                 zone,
                 region: settings.business.phone_region,
                 plan_grace: settings.dispatch.plan_grace,
+                refresh_interval: settings.import.refresh_interval,
+                guard: VanishGuard {
+                    max_share: settings.import.max_vanished,
+                    from: settings.import.max_vanished_from as usize,
+                },
             },
         );
         let sources: Vec<SourceSpec> = settings
@@ -140,6 +146,8 @@ impl Application {
                 poll_interval: s.poll_interval.unwrap_or(settings.import.poll_interval),
                 default_location: s.location.clone(),
                 contact: s.contact.clone(),
+                auth: feed_auth(s),
+                include_all_day: s.include_all_day,
             })
             .collect();
         let dispatch_wake = Arc::new(Notify::new());
@@ -258,6 +266,17 @@ impl Application {
         services.store.close().await;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// A source's credentials, if it has any (validated by the config).
+fn feed_auth(source: &crate::config::SourceSettings) -> Option<FeedAuth> {
+    match (&source.username, &source.password, &source.bearer_token) {
+        (Some(username), Some(password), _) => {
+            Some(FeedAuth::Basic { username: username.clone(), password: password.clone() })
+        }
+        (_, _, Some(token)) => Some(FeedAuth::Bearer(token.clone())),
+        _ => None,
     }
 }
 

@@ -132,6 +132,10 @@ pub struct ImportSettings {
     pub max_feed_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    pub max_vanished: f64,
+    pub max_vanished_from: u32,
 }
 
 /// One calendar feed.
@@ -146,6 +150,21 @@ pub struct SourceSettings {
     pub location: Option<String>,
     #[serde(default)]
     pub contact: ContactRules,
+    /// All-day events are not appointments unless this says so.
+    #[serde(default)]
+    pub include_all_day: bool,
+    /// HTTP basic authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    pub password: Option<SecretString>,
+    #[serde(default, skip_serializing)]
+    pub password_file: Option<PathBuf>,
+    /// HTTP bearer authentication.
+    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    pub bearer_token: Option<SecretString>,
+    #[serde(default, skip_serializing)]
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -261,12 +280,26 @@ impl Settings {
     fn read_secret_files(&mut self, figment: &Figment, problems: &mut Vec<String>) {
         let wa = &mut self.whatsapp;
         let sec = &mut self.security;
-        for (key, value, file) in [
-            ("whatsapp.access_token", &mut wa.access_token, &wa.access_token_file),
-            ("whatsapp.app_secret", &mut wa.app_secret, &wa.app_secret_file),
-            ("whatsapp.verify_token", &mut wa.verify_token, &wa.verify_token_file),
-            ("security.secret_key", &mut sec.secret_key, &sec.secret_key_file),
-        ] {
+        let mut secrets = vec![
+            ("whatsapp.access_token".to_string(), &mut wa.access_token, &wa.access_token_file),
+            ("whatsapp.app_secret".to_string(), &mut wa.app_secret, &wa.app_secret_file),
+            ("whatsapp.verify_token".to_string(), &mut wa.verify_token, &wa.verify_token_file),
+            ("security.secret_key".to_string(), &mut sec.secret_key, &sec.secret_key_file),
+        ];
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            secrets.push((
+                format!("sources.{i}.password"),
+                &mut source.password,
+                &source.password_file,
+            ));
+            secrets.push((
+                format!("sources.{i}.bearer_token"),
+                &mut source.bearer_token,
+                &source.bearer_token_file,
+            ));
+        }
+        for (key, value, file) in secrets {
+            let key = key.as_str();
             let Some(path) = file else { continue };
             let file_key = format!("{key}_file");
             if value.is_some() {
@@ -380,6 +413,15 @@ impl Settings {
         if d.poll_interval.is_zero() {
             bad("dispatch.poll_interval", "must be longer than zero".into());
         }
+        if !(self.import.max_vanished > 0.0 && self.import.max_vanished <= 1.0) {
+            bad(
+                "import.max_vanished",
+                "must be a share above 0 and at most 1 (1 turns the guard off)".into(),
+            );
+        }
+        if self.import.refresh_interval < Duration::from_secs(60) {
+            bad("import.refresh_interval", "must be at least 1m".into());
+        }
         if self.import.lookahead < Duration::from_secs(3600) {
             bad("import.lookahead", "must be at least 1h".into());
         }
@@ -393,6 +435,21 @@ impl Settings {
             }
             if source.url.trim().is_empty() {
                 bad(&key, format!("source `{}` needs a url (or file path)", source.name));
+            }
+            if source.username.is_some() != source.password.is_some() {
+                bad(
+                    &key,
+                    format!(
+                        "source `{}`: basic auth needs both username and password",
+                        source.name
+                    ),
+                );
+            }
+            if source.password.is_some() && source.bearer_token.is_some() {
+                bad(
+                    &key,
+                    format!("source `{}`: set a password or a bearer_token, not both", source.name),
+                );
             }
             if let Err(e) = source.contact.validate() {
                 bad(&key, format!("source `{}`: {e}", source.name));

@@ -7,6 +7,14 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use secrecy::{ExposeSecret, SecretString};
+
+/// How to authenticate to a feed's server.
+#[derive(Clone, Debug)]
+pub enum FeedAuth {
+    Basic { username: String, password: SecretString },
+    Bearer(SecretString),
+}
 
 /// Validators remembered from the last good download.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +38,8 @@ pub enum Fetched {
 pub enum FetchError {
     #[error("the server answered HTTP {status}")]
     Status { status: StatusCode },
+    #[error("the server refused access (HTTP {status}){}", if *.with_auth { "; check the source's username/password or bearer_token" } else { "; the feed may need a username/password or bearer_token" })]
+    Refused { status: StatusCode, with_auth: bool },
     #[error("no answer from the server: {0}")]
     Transport(String),
     #[error("the feed is larger than the limit of {limit} bytes (import.max_feed_bytes)")]
@@ -59,19 +69,37 @@ impl Fetcher {
     }
 
     /// Fetches `location`: an `http(s)://` or `webcal://` URL, a `file://` URL or a path.
-    pub async fn fetch(&self, location: &str, known: &Validators) -> Result<Fetched, FetchError> {
+    /// `auth` applies to HTTP only; reqwest drops it on a redirect to another host.
+    pub async fn fetch(
+        &self,
+        location: &str,
+        known: &Validators,
+        auth: Option<&FeedAuth>,
+    ) -> Result<Fetched, FetchError> {
         if let Some(rest) = location.strip_prefix("webcal://") {
-            return self.fetch_http(&format!("https://{rest}"), known).await;
+            return self.fetch_http(&format!("https://{rest}"), known, auth).await;
         }
         if location.starts_with("http://") || location.starts_with("https://") {
-            return self.fetch_http(location, known).await;
+            return self.fetch_http(location, known, auth).await;
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
         self.fetch_file(Path::new(path)).await
     }
 
-    async fn fetch_http(&self, url: &str, known: &Validators) -> Result<Fetched, FetchError> {
+    async fn fetch_http(
+        &self,
+        url: &str,
+        known: &Validators,
+        auth: Option<&FeedAuth>,
+    ) -> Result<Fetched, FetchError> {
         let mut request = self.http.get(url);
+        request = match auth {
+            Some(FeedAuth::Basic { username, password }) => {
+                request.basic_auth(username, Some(password.expose_secret()))
+            }
+            Some(FeedAuth::Bearer(token)) => request.bearer_auth(token.expose_secret()),
+            None => request,
+        };
         if let Some(etag) = &known.etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
@@ -82,6 +110,9 @@ impl Fetcher {
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::Unchanged);
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(FetchError::Refused { status, with_auth: auth.is_some() });
         }
         if !status.is_success() {
             return Err(FetchError::Status { status });

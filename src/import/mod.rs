@@ -10,6 +10,19 @@ use tracing::warn;
 use crate::domain::AppointmentStatus;
 use crate::store::AppointmentInput;
 
+/// Refuses a feed that was cut off (a dropped connection, a full disk at the exporter):
+/// read as it is, it would look like a calendar whose later appointments were deleted.
+pub fn check_complete(text: &str) -> Result<(), String> {
+    let last = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).last();
+    match last {
+        Some((_, line)) if line.trim().eq_ignore_ascii_case("END:VCALENDAR") => Ok(()),
+        Some((n, _)) => {
+            Err(format!("the feed is truncated: it ends at line {} without END:VCALENDAR", n + 1))
+        }
+        None => Err("the feed is empty".to_string()),
+    }
+}
+
 /// Reads an iCalendar feed into the appointments it holds in `window`. All-day events
 /// are skipped (they are holidays and notes, not visits). Events that cannot be read
 /// are logged and left out; the feed as a whole fails only when the text is not
@@ -20,6 +33,7 @@ pub fn to_appointments(
     window: sync::Window,
     options: &runner::ImportOptions,
 ) -> Result<Vec<AppointmentInput>, String> {
+    check_complete(text)?;
     let feed =
         ical::read_feed(text, options.zone, window.from, window.to).map_err(|e| e.to_string())?;
     for problem in &feed.problems {
@@ -29,7 +43,7 @@ pub fn to_appointments(
     Ok(feed
         .occurrences
         .iter()
-        .filter(|occ| !occ.all_day)
+        .filter(|occ| source.include_all_day || !occ.all_day)
         .map(|occ| {
             let contact = source.contact.extract(occ, options.region);
             let mut problems = contact.problems;
@@ -77,6 +91,20 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
     }
 
+    #[test]
+    fn a_truncated_or_empty_feed_is_refused_with_its_line() {
+        let whole =
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n\r\n";
+        assert_eq!(check_complete(whole), Ok(()));
+        assert_eq!(check_complete(&whole.to_lowercase()), Ok(()));
+        let cut = &whole[..whole.find("END:VEVENT").unwrap()];
+        assert_eq!(
+            check_complete(cut),
+            Err("the feed is truncated: it ends at line 3 without END:VCALENDAR".to_string())
+        );
+        assert_eq!(check_complete(" \n"), Err("the feed is empty".to_string()));
+    }
+
     fn source() -> SourceSpec {
         SourceSpec {
             name: "praktijk".into(),
@@ -84,6 +112,8 @@ mod tests {
             poll_interval: Duration::from_secs(300),
             default_location: Some("Praktijk De Linde".into()),
             contact: Default::default(),
+            auth: None,
+            include_all_day: false,
         }
     }
 
@@ -93,6 +123,8 @@ mod tests {
             zone: chrono_tz::Europe::Amsterdam,
             region: Region::default(),
             plan_grace: Duration::from_secs(0),
+            refresh_interval: Duration::from_secs(3600),
+            guard: sync::VanishGuard { max_share: 0.5, from: 10 },
         }
     }
 

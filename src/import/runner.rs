@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::contact::ContactRules;
-use super::fetch::{FetchError, Fetched, Fetcher, Validators, display_location};
-use super::sync::{Planning, SyncError, SyncReport, Window, reconcile};
+use super::fetch::{FeedAuth, FetchError, Fetched, Fetcher, Validators, display_location};
+use super::sync::{Planning, Reading, SyncError, SyncReport, VanishGuard, Window, reconcile};
 use super::to_appointments;
 use crate::clock::Clock;
 use crate::domain::Region;
 use crate::rules::RuleSet;
-use crate::store::{Store, StoreError};
+use crate::store::{FeedVersion, Store, StoreError};
 
 /// One configured calendar feed.
 #[derive(Clone, Debug)]
@@ -29,6 +30,9 @@ pub struct SourceSpec {
     /// Used when an event has no LOCATION of its own.
     pub default_location: Option<String>,
     pub contact: ContactRules,
+    pub auth: Option<FeedAuth>,
+    /// Whether all-day events become appointments.
+    pub include_all_day: bool,
 }
 
 /// How imports behave, from `[import]`, `[business]` and `[dispatch]`.
@@ -38,6 +42,9 @@ pub struct ImportOptions {
     pub zone: Tz,
     pub region: Region,
     pub plan_grace: Duration,
+    /// An unchanged feed is still read in full this often (the window moves on).
+    pub refresh_interval: Duration,
+    pub guard: VanishGuard,
 }
 
 /// What one import did.
@@ -100,8 +107,12 @@ impl Importer {
             let result = self.try_import(source, now).await;
             match &result {
                 Ok(ImportOutcome::Unchanged) => {
-                    info!("feed unchanged");
-                    self.store.record_import_unchanged(&source.name, now).await?;
+                    tracing::debug!("feed unchanged");
+                    // no writes, unless an earlier failure is still on record
+                    let failed = self.store.source_state(&source.name).await?;
+                    if failed.is_some_and(|s| s.last_error.is_some()) {
+                        self.store.record_import_unchanged(&source.name, now).await?;
+                    }
                 }
                 Ok(ImportOutcome::Applied(r)) => info!(
                     seen = r.seen,
@@ -129,6 +140,12 @@ impl Importer {
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ImportError> {
         let known = self.store.source_state(&source.name).await?;
+        // Validators and the body digest let an unchanged feed cost one request; but the
+        // window moves on, so now and then the feed is read in full regardless.
+        let refresh = chrono::Duration::from_std(self.options.refresh_interval).unwrap_or_default();
+        let fresh =
+            known.as_ref().and_then(|k| k.last_success_at).is_some_and(|at| now - at < refresh);
+        let known = known.filter(|_| fresh);
         let validators = Validators {
             etag: known.as_ref().and_then(|s| s.etag.clone()),
             last_modified: known.as_ref().and_then(|s| s.last_modified.clone()),
@@ -136,13 +153,17 @@ impl Importer {
         let location = display_location(&source.location);
         let fetched = self
             .fetcher
-            .fetch(&source.location, &validators)
+            .fetch(&source.location, &validators, source.auth.as_ref())
             .await
             .map_err(|e| ImportError::Fetch { location: location.clone(), source: e })?;
         let (text, validators) = match fetched {
             Fetched::Unchanged => return Ok(ImportOutcome::Unchanged),
             Fetched::Body { text, validators } => (text, validators),
         };
+        let digest = hex::encode(Sha256::digest(text.as_bytes()));
+        if known.as_ref().and_then(|k| k.body_sha256.as_deref()) == Some(digest.as_str()) {
+            return Ok(ImportOutcome::Unchanged);
+        }
         let window = Window {
             from: now,
             to: now
@@ -151,16 +172,19 @@ impl Importer {
         };
         let appointments = to_appointments(&text, source, window, &self.options)
             .map_err(|detail| ImportError::Parse { location, detail })?;
-        let report = reconcile(
-            &self.store,
-            &source.name,
-            &appointments,
+        let version = FeedVersion {
+            etag: validators.etag,
+            last_modified: validators.last_modified,
+            body_sha256: Some(digest),
+        };
+        let reading = Reading {
+            source: &source.name,
+            appointments: &appointments,
             window,
-            self.planning(),
-            now,
-            (validators.etag.as_deref(), validators.last_modified.as_deref()),
-        )
-        .await?;
+            version: &version,
+        };
+        let report =
+            reconcile(&self.store, reading, self.planning(), self.options.guard, now).await?;
         Ok(ImportOutcome::Applied(report))
     }
 

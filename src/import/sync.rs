@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::domain::{Appointment, AppointmentStatus, OutboxKind};
 use crate::rules::{RuleSet, plan};
-use crate::store::{AppointmentInput, NewOutbox, Store, StoreError, Tx};
+use crate::store::{AppointmentInput, FeedVersion, NewOutbox, Store, StoreError, Tx};
 
 /// Everything planning needs besides the appointment.
 #[derive(Clone, Copy, Debug)]
@@ -45,25 +45,55 @@ pub struct SyncReport {
 pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The feed lost every appointment at once: far more likely a broken export than a
-    /// practice that cancelled everything. The last good import is kept.
+    /// The feed lost most of its appointments at once: far more likely a broken export
+    /// or an empty answer than a practice that cancelled them all. The last good import
+    /// is kept until the feed is whole again (or the guard is raised).
     #[error(
-        "the feed has no appointments in the next days, but {planned} are planned; the import \
-         was refused and the last good import is kept"
+        "the feed lost {vanished} of its {known} upcoming appointments at once (more than \
+         import.max_vanished allows); the import was refused and the last good import is kept"
     )]
-    Emptied { planned: usize },
+    Shrunk { known: usize, vanished: usize },
 }
 
-/// Applies one complete reading of `source` covering `window`.
+/// One complete reading of a source.
+#[derive(Clone, Copy, Debug)]
+pub struct Reading<'a> {
+    pub source: &'a str,
+    pub appointments: &'a [AppointmentInput],
+    /// The part of time the reading covers.
+    pub window: Window,
+    pub version: &'a FeedVersion,
+}
+
+/// How much of a source may vanish in one import before it is taken for a broken
+/// export (`import.max_vanished`, `import.max_vanished_from`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VanishGuard {
+    /// The largest share (0–1) of the known upcoming appointments that may vanish.
+    pub max_share: f64,
+    /// The share is checked when at least this many are known; a feed that drops to
+    /// nothing is refused whatever the count (unless `max_share` is 1: the guard off).
+    pub from: usize,
+}
+
+impl VanishGuard {
+    fn refuses(&self, known: usize, vanished: usize, left: usize) -> bool {
+        if vanished == 0 || self.max_share >= 1.0 {
+            return false;
+        }
+        left == 0 || (known >= self.from && vanished as f64 > self.max_share * known as f64)
+    }
+}
+
+/// Applies one complete reading of a source.
 pub async fn reconcile(
     store: &Store,
-    source: &str,
-    appointments: &[AppointmentInput],
-    window: Window,
+    reading: Reading<'_>,
     planning: Planning<'_>,
+    guard: VanishGuard,
     now: DateTime<Utc>,
-    validators: (Option<&str>, Option<&str>),
 ) -> Result<SyncReport, SyncError> {
+    let Reading { source, appointments, window, version } = reading;
     let mut tx = store.begin().await?;
     // on PostgreSQL, one replica at a time imports a source
     tx.lock(&format!("import:{source}")).await?;
@@ -109,8 +139,12 @@ pub async fn reconcile(
                 && e.starts_at < window.to
         })
         .collect();
-    if appointments.is_empty() && !vanished.is_empty() {
-        return Err(SyncError::Emptied { planned: vanished.len() });
+    let known = existing
+        .values()
+        .filter(|e| e.status == AppointmentStatus::Scheduled.as_str() && e.starts_at < window.to)
+        .count();
+    if guard.refuses(known, vanished.len(), appointments.len()) {
+        return Err(SyncError::Shrunk { known, vanished: vanished.len() });
     }
     for gone in vanished {
         tx.set_appointment_status(gone.id, AppointmentStatus::Removed, now).await?;
@@ -119,8 +153,7 @@ pub async fn reconcile(
             .await?;
         report.removed += 1;
     }
-    let (etag, last_modified) = validators;
-    tx.record_import_success(source, now, etag, last_modified, appointments.len() as i64).await?;
+    tx.record_import_success(source, now, version, appointments.len() as i64).await?;
     tx.commit().await?;
     Ok(report)
 }
@@ -192,4 +225,29 @@ pub async fn replan_upcoming(
         );
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::VanishGuard;
+
+    #[test]
+    fn the_guard_refuses_a_feed_that_lost_most_or_all_of_its_appointments() {
+        let guard = VanishGuard { max_share: 0.5, from: 10 };
+        // (known, vanished, left in the feed, refused)
+        let cases = [
+            (100, 0, 100, false),
+            (100, 50, 50, false),
+            (100, 51, 49, true),
+            (9, 9, 3, false), // too few known to judge a share: a small practice's week
+            (3, 3, 0, true),  // but a feed with nothing left is always refused
+            (1, 1, 0, true),
+            (0, 0, 0, false),
+        ];
+        for (known, vanished, left, refused) in cases {
+            assert_eq!(guard.refuses(known, vanished, left), refused, "{known} {vanished} {left}");
+        }
+        let off = VanishGuard { max_share: 1.0, from: 10 };
+        assert!(!off.refuses(100, 100, 0), "max_vanished = 1 turns the guard off");
+    }
 }

@@ -22,7 +22,7 @@ pub use appointments::{AppointmentInput, ExistingAppointment};
 pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;
-pub use sources::SourceState;
+pub use sources::{FeedVersion, SourceState};
 
 /// Why a store call failed, shaped for the caller's next decision.
 #[derive(Debug, thiserror::Error)]

@@ -16,27 +16,41 @@ pub struct SourceState {
     pub last_modified: Option<String>,
     /// Events in the last good import.
     pub events: i64,
+    /// SHA-256 (hex) of the last imported body.
+    pub body_sha256: Option<String>,
+}
+
+/// What identifies the imported version of a feed, to skip it when it comes again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedVersion {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// SHA-256 (hex) of the body, for servers that send no validators.
+    pub body_sha256: Option<String>,
 }
 
 const SELECT_ALL: &str = r#"
-    select source, last_attempt_at, last_success_at, last_error, etag, last_modified, events
+    select source, last_attempt_at, last_success_at, last_error, etag, last_modified, events,
+           body_sha256
     from source_state order by source"#;
 
 const SELECT_ONE: &str = r#"
-    select source, last_attempt_at, last_success_at, last_error, etag, last_modified, events
+    select source, last_attempt_at, last_success_at, last_error, etag, last_modified, events,
+           body_sha256
     from source_state where source = $1"#;
 
 const SUCCESS: &str = r#"
     insert into source_state (source, last_attempt_at, last_success_at, last_error, etag,
-                              last_modified, events)
-    values ($1, $2, $2, null, $3, $4, $5)
+                              last_modified, events, body_sha256)
+    values ($1, $2, $2, null, $3, $4, $5, $6)
     on conflict (source) do update set
         last_attempt_at = excluded.last_attempt_at,
         last_success_at = excluded.last_success_at,
         last_error = null,
         etag = excluded.etag,
         last_modified = excluded.last_modified,
-        events = excluded.events"#;
+        events = excluded.events,
+        body_sha256 = excluded.body_sha256"#;
 
 const UNCHANGED: &str = r#"
     update source_state set last_attempt_at = $2, last_success_at = $2, last_error = null
@@ -57,7 +71,8 @@ impl Store {
         Ok(on_pool!(self, c => sqlx::query_as(SELECT_ONE).bind(source).fetch_optional(c).await)?)
     }
 
-    /// The feed has not changed since the last good import (HTTP 304).
+    /// The feed has not changed since the last good import: the error of an earlier
+    /// failed attempt no longer holds. (An unchanged feed otherwise writes nothing.)
     pub async fn record_import_unchanged(&self, source: &str, now: DateTime<Utc>) -> Result<()> {
         on_pool!(self, c => sqlx::query(UNCHANGED).bind(source).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
@@ -80,12 +95,12 @@ impl Tx {
         &mut self,
         source: &str,
         now: DateTime<Utc>,
-        etag: Option<&str>,
-        last_modified: Option<&str>,
+        version: &FeedVersion,
         events: i64,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(SUCCESS)
-            .bind(source).bind(now).bind(etag).bind(last_modified).bind(events)
+            .bind(source).bind(now).bind(&version.etag).bind(&version.last_modified).bind(events)
+            .bind(&version.body_sha256)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }

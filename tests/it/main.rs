@@ -3,5 +3,6 @@
 
 mod api;
 mod cli;
+mod feeds;
 mod helpers;
 mod store;

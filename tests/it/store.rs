@@ -5,7 +5,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
-use reminderd::store::{AppointmentInput, AttemptOutcome, Inserted, NewOutbox, Store};
+use reminderd::store::{AppointmentInput, AttemptOutcome, FeedVersion, Inserted, NewOutbox, Store};
 
 use crate::helpers::{databases, open};
 
@@ -360,7 +360,12 @@ async fn import_outcomes_are_remembered_per_source() {
             "{backend}"
         );
         let mut tx = store.begin().await.unwrap();
-        tx.record_import_success("praktijk", now(), Some("\"v1\""), None, 3).await.unwrap();
+        let version = FeedVersion {
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+            body_sha256: Some("ab".into()),
+        };
+        tx.record_import_success("praktijk", now(), &version, 3).await.unwrap();
         tx.commit().await.unwrap();
         let s = store.source_state("praktijk").await.unwrap().unwrap();
         assert_eq!(
