@@ -270,7 +270,7 @@ impl Application {
 }
 
 /// A source's credentials, if it has any (validated by the config).
-fn feed_auth(source: &crate::config::SourceSettings) -> Option<FeedAuth> {
+pub fn feed_auth(source: &crate::config::SourceSettings) -> Option<FeedAuth> {
     match (&source.username, &source.password, &source.bearer_token) {
         (Some(username), Some(password), _) => {
             Some(FeedAuth::Basic { username: username.clone(), password: password.clone() })

@@ -46,6 +46,27 @@ pub enum Command {
     HashPassword,
     /// Post a signed button tap on a reminder to the running daemon, as Meta would.
     SimulateTap(TapArgs),
+    /// List every event occurrence a feed holds in a window, with the contact found.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    /// A file path, or an http(s):// / webcal:// URL.
+    pub location: Option<String>,
+    /// The first day shown (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// The first day no longer shown (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    /// Print a JSON array in the format of the iCal conformance corpus, with `contact`.
+    #[arg(long)]
+    pub json: bool,
+    /// Use this configured source: its contact rules and credentials, and its URL when
+    /// no location is given (needs a valid configuration).
+    #[arg(long)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Preview(args) => runtime()?.block_on(preview(config, args)),
         Command::SimulateTap(args) => {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(simulate_tap(settings, args))
@@ -253,4 +275,82 @@ pub fn webhook_url(listen: std::net::SocketAddr) -> String {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     format!("http://{addr}{}", crate::webhook::PATH)
+}
+
+async fn preview(config: Option<&Path>, args: PreviewArgs) -> anyhow::Result<ExitCode> {
+    use crate::import::contact::ContactRules;
+    use crate::import::fetch::{Fetched, Fetcher, Validators};
+
+    if args.from >= args.to {
+        eprintln!("--to must be after --from");
+        return Ok(ExitCode::from(2));
+    }
+    // without --source the defaults do: no secrets needed to look at a file
+    let (zone, region, rules, auth, location, max_bytes) = match &args.source {
+        None => {
+            let d =
+                Settings::figment(None).extract::<Settings>().context("the built-in defaults")?;
+            (
+                d.business.time_zone,
+                d.business.phone_region,
+                ContactRules::default(),
+                None,
+                None,
+                d.import.max_feed_bytes,
+            )
+        }
+        Some(name) => {
+            let Some(s) = settings(config) else { return Ok(ExitCode::from(2)) };
+            let Some(source) = s.sources.iter().find(|x| &x.name == name) else {
+                eprintln!("no source named `{name}` in the configuration");
+                return Ok(ExitCode::from(2));
+            };
+            let auth = crate::app::feed_auth(source);
+            (
+                s.business.time_zone,
+                s.business.phone_region,
+                source.contact.clone(),
+                auth,
+                Some(source.url.clone()),
+                s.import.max_feed_bytes,
+            )
+        }
+    };
+    let Some(location) = args.location.or(location) else {
+        eprintln!("give a file or URL (or --source)");
+        return Ok(ExitCode::from(2));
+    };
+    let fetcher = Fetcher::new(Duration::from_secs(60), max_bytes)?;
+    let text = match fetcher.fetch(&location, &Validators::default(), auth.as_ref()).await {
+        Ok(Fetched::Body { text, .. }) => text,
+        Ok(Fetched::Unchanged) => unreachable!("no validators were sent"),
+        Err(e) => {
+            eprintln!("{}: {e}", crate::import::fetch::display_location(&location));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let preview =
+        match crate::import::preview::preview(&text, &rules, zone, region, args.from, args.to) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{}: {e}", crate::import::fetch::display_location(&location));
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+    for problem in &preview.problems {
+        eprintln!("warning: {problem}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&preview.occurrences)?);
+    } else {
+        for o in &preview.occurrences {
+            println!("{}", o.human());
+        }
+        eprintln!(
+            "{} occurrence(s), {} problem(s)",
+            preview.occurrences.len(),
+            preview.problems.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,12 @@ pub struct ContactRules {
     pub name_pattern: Option<String>,
     /// Email from `ATTENDEE:mailto:…`.
     pub email_from_attendees: bool,
+    /// The WhatsApp opt-in marker: a property (or an attendee parameter) of this name
+    /// whose value says yes (`yes`, `ja`, `true`, `1`, `opt-in`) or no (`no`, `nee`,
+    /// `false`, `0`, `opt-out`).
+    pub opt_in_properties: Vec<String>,
+    /// Or a regex over the DESCRIPTION: a match means the customer opted in.
+    pub opt_in_pattern: Option<String>,
     /// The compiled patterns, built on first use.
     #[serde(skip)]
     compiled: OnceLock<Compiled>,
@@ -52,6 +58,7 @@ pub struct ContactRules {
 struct Compiled {
     phone: Option<Regex>,
     name: Option<Regex>,
+    opt_in: Option<Regex>,
 }
 
 impl Default for ContactRules {
@@ -65,6 +72,8 @@ impl Default for ContactRules {
             name_from_summary: true,
             name_pattern: None,
             email_from_attendees: true,
+            opt_in_properties: vec!["X-WHATSAPP-OPT-IN".into()],
+            opt_in_pattern: None,
             compiled: OnceLock::new(),
         }
     }
@@ -74,8 +83,13 @@ impl Default for ContactRules {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contact {
     pub name: Option<String>,
+    /// The number to use: the first mobile one found, else the first one.
     pub phone: Option<Phone>,
+    /// Every usable number found, in the order of the rules, without repeats.
+    pub phones: Vec<Phone>,
     pub email: Option<String>,
+    /// What the calendar says about WhatsApp: `None` when it says nothing.
+    pub whatsapp_opt_in: Option<bool>,
     /// For staff: why no usable number was found (the unusable inputs, named).
     pub problems: Vec<String>,
 }
@@ -84,9 +98,11 @@ impl ContactRules {
     /// Checks the patterns, naming the key and the pattern that does not compile; called
     /// when the configuration loads so that a typo is found at startup, not at import.
     pub fn validate(&self) -> Result<(), String> {
-        for (key, pattern) in
-            [("phone_pattern", &self.phone_pattern), ("name_pattern", &self.name_pattern)]
-        {
+        for (key, pattern) in [
+            ("phone_pattern", &self.phone_pattern),
+            ("name_pattern", &self.name_pattern),
+            ("opt_in_pattern", &self.opt_in_pattern),
+        ] {
             if let Some(p) = pattern {
                 Regex::new(p)
                     .map_err(|e| format!("contact.{key} `{p}` is not a valid regex: {e}"))?;
@@ -101,16 +117,27 @@ impl ContactRules {
         self.compiled.get_or_init(|| Compiled {
             phone: self.phone_pattern.as_deref().and_then(|p| Regex::new(p).ok()),
             name: self.name_pattern.as_deref().and_then(|p| Regex::new(p).ok()),
+            opt_in: self.opt_in_pattern.as_deref().and_then(|p| Regex::new(p).ok()),
         })
     }
 
     /// Extracts the contact of `occ`, reading national numbers in `region`.
     pub fn extract(&self, occ: &Occurrence, region: Region) -> Contact {
-        let (phone, problems) = self.phone(occ, region);
-        Contact { name: self.name(occ), phone, email: self.email(occ), problems }
+        let (phones, problems) = self.phones(occ, region);
+        let phone = phones.iter().find(|p| p.is_mobile()).or(phones.first()).cloned();
+        // an unusable number next to a usable one is noise for staff
+        let problems = if phone.is_some() { Vec::new() } else { problems };
+        Contact {
+            name: self.name(occ),
+            phone,
+            phones,
+            email: self.email(occ),
+            whatsapp_opt_in: self.opt_in(occ),
+            problems,
+        }
     }
 
-    fn phone(&self, occ: &Occurrence, region: Region) -> (Option<Phone>, Vec<String>) {
+    fn phones(&self, occ: &Occurrence, region: Region) -> (Vec<Phone>, Vec<String>) {
         let mut candidates: Vec<String> = Vec::new();
         if self.phone_from_attendees {
             candidates.extend(occ.attendees.iter().filter_map(|a| strip_scheme(&a.value, "tel:")));
@@ -128,14 +155,38 @@ impl ContactRules {
                 c.get(1).or_else(|| c.get(0)).map(|m| m.as_str().trim().to_string())
             }));
         }
+        let mut phones: Vec<Phone> = Vec::new();
         let mut problems = Vec::new();
         for raw in candidates.iter().filter(|c| !c.is_empty()) {
             match Phone::parse(raw, region) {
-                Ok(phone) => return (Some(phone), Vec::new()),
+                Ok(phone) if !phones.contains(&phone) => phones.push(phone),
+                Ok(_) => {}
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        (None, problems)
+        (phones, problems)
+    }
+
+    fn opt_in(&self, occ: &Occurrence) -> Option<bool> {
+        let marked = |name: &String| {
+            let property = occ
+                .properties
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str());
+            let params = occ
+                .attendees
+                .iter()
+                .flat_map(|a| a.params.iter())
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str());
+            property.chain(params).find_map(yes_or_no)
+        };
+        if let Some(answer) = self.opt_in_properties.iter().find_map(marked) {
+            return Some(answer);
+        }
+        let (re, text) = (self.compiled().opt_in.as_ref()?, occ.description.as_deref()?);
+        re.is_match(text).then_some(true)
     }
 
     fn name(&self, occ: &Occurrence) -> Option<String> {
@@ -175,6 +226,15 @@ impl ContactRules {
             .iter()
             .filter_map(|a| strip_scheme(&a.value, "mailto:"))
             .find(|e| e.contains('@'))
+    }
+}
+
+/// A marker's value read as yes or no; `None` for anything else.
+fn yes_or_no(value: &str) -> Option<bool> {
+    match value.trim().trim_matches('"').to_ascii_lowercase().as_str() {
+        "yes" | "ja" | "j" | "y" | "true" | "1" | "opt-in" | "optin" => Some(true),
+        "no" | "nee" | "n" | "false" | "0" | "opt-out" | "optout" => Some(false),
+        _ => None,
     }
 }
 
@@ -341,5 +401,42 @@ mod tests {
         assert_eq!(rules.phone_properties, vec!["X-GSM".to_string()]);
         assert_eq!(rules.phone_pattern.as_deref(), Some(DEFAULT_PHONE_PATTERN));
         assert!(toml::from_str::<ContactRules>("phone = []").is_err());
+    }
+
+    #[test]
+    fn every_number_is_kept_and_the_mobile_one_is_used() {
+        let mut occ = occurrence();
+        occ.attendees = vec![attendee("tel:020-1234567", Some("Emma Bakker"))];
+        occ.description = Some("Mobiel: 06-12345678\nTel: 020 123 4567".into());
+        let contact = ContactRules::default().extract(&occ, nl());
+        let all: Vec<&str> = contact.phones.iter().map(Phone::e164).collect();
+        assert_eq!(all, ["+31201234567", "+31612345678"], "in rule order, without repeats");
+        assert_eq!(contact.phone.unwrap().e164(), "+31612345678", "WhatsApp needs the mobile");
+    }
+
+    #[test]
+    fn the_whatsapp_opt_in_marker_is_read_from_a_property_a_parameter_or_a_pattern() {
+        let rules = ContactRules {
+            opt_in_pattern: Some("(?i)whatsapp:\\s*ja".into()),
+            ..ContactRules::default()
+        };
+        let cases: [(&str, Option<bool>); 4] =
+            [("ja", Some(true)), ("NEE", Some(false)), ("opt-in", Some(true)), ("misschien", None)];
+        for (value, expected) in cases {
+            let mut occ = occurrence();
+            occ.properties = vec![("X-WHATSAPP-OPT-IN".into(), value.into())];
+            assert_eq!(rules.extract(&occ, nl()).whatsapp_opt_in, expected, "{value}");
+        }
+        let mut occ = occurrence();
+        occ.attendees = vec![Attendee {
+            value: "tel:0612345678".into(),
+            cn: None,
+            params: vec![("X-WHATSAPP-OPT-IN".into(), "TRUE".into())],
+        }];
+        assert_eq!(rules.extract(&occ, nl()).whatsapp_opt_in, Some(true));
+        let mut occ = occurrence();
+        occ.description = Some("Herinnering via WhatsApp: ja".into());
+        assert_eq!(rules.extract(&occ, nl()).whatsapp_opt_in, Some(true));
+        assert_eq!(ContactRules::default().extract(&occurrence(), nl()).whatsapp_opt_in, None);
     }
 }

@@ -44,8 +44,8 @@ pub enum FetchError {
     Transport(String),
     #[error("the feed is larger than the limit of {limit} bytes (import.max_feed_bytes)")]
     TooLarge { limit: u64 },
-    #[error("the feed is not UTF-8 text (invalid byte at offset {offset})")]
-    NotUtf8 { offset: usize },
+    #[error("line {line}: the feed is not UTF-8 text (invalid byte at offset {offset})")]
+    NotUtf8 { line: usize, offset: usize },
     #[error("cannot read {path}: {source}")]
     File { path: String, source: std::io::Error },
 }
@@ -152,8 +152,11 @@ impl Fetcher {
 }
 
 fn utf8(body: Vec<u8>) -> Result<String, FetchError> {
-    String::from_utf8(body)
-        .map_err(|e| FetchError::NotUtf8 { offset: e.utf8_error().valid_up_to() })
+    String::from_utf8(body).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+        FetchError::NotUtf8 { line, offset }
+    })
 }
 
 fn transport(e: reqwest::Error) -> FetchError {

@@ -2,6 +2,7 @@
 pub mod contact;
 pub mod fetch;
 pub mod ical;
+pub mod preview;
 pub mod runner;
 pub mod sync;
 
@@ -26,16 +27,16 @@ pub fn check_complete(text: &str) -> Result<(), String> {
 /// Reads an iCalendar feed into the appointments it holds in `window`. All-day events
 /// are skipped (they are holidays and notes, not visits). Events that cannot be read
 /// are logged and left out; the feed as a whole fails only when the text is not
-/// iCalendar, so one broken event never hides the others.
+/// iCalendar or was cut off, so one broken event never hides the others.
 pub fn to_appointments(
     text: &str,
     source: &runner::SourceSpec,
     window: sync::Window,
     options: &runner::ImportOptions,
 ) -> Result<Vec<AppointmentInput>, String> {
-    check_complete(text)?;
     let feed =
         ical::read_feed(text, options.zone, window.from, window.to).map_err(|e| e.to_string())?;
+    check_complete(text)?;
     for problem in &feed.problems {
         // problems name UIDs and causes, never a customer's name or number
         warn!(source = %source.name, %problem, "event skipped");
@@ -197,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_text_that_is_not_icalendar_fails() {
+    fn only_a_text_that_is_not_icalendar_or_is_cut_off_fails() {
         let err = to_appointments("<html></html>", &source(), window(), &options()).unwrap_err();
         assert!(err.contains("not an iCalendar feed"), "{err}");
         let broken = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART;TZID=Mars/Olympus:20261020T100000\nEND:VEVENT\nEND:VCALENDAR\n";

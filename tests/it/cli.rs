@@ -14,9 +14,16 @@ fn reminderd() -> Command {
 
 #[test]
 fn every_command_has_help() {
-    for command in
-        ["serve", "demo", "migrate", "check-config", "version", "hash-password", "simulate-tap"]
-    {
+    for command in [
+        "serve",
+        "demo",
+        "migrate",
+        "check-config",
+        "version",
+        "hash-password",
+        "simulate-tap",
+        "preview",
+    ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{command}");
@@ -229,4 +236,62 @@ fn serve_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "exit {exit:?}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("SIGTERM received")), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("\"stopped\"")), "{rest:?}");
+}
+
+/// `preview --json` prints exactly the corpus format: for files from Google, Apple,
+/// Exchange and library test suites, the whole array equals the oracle's (with
+/// `contact` added).
+#[test]
+fn preview_json_is_the_conformance_format() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/ical");
+    for file in [
+        "node-ical__google-recurrence-order.ics",
+        "node-ical__tentative-apple-calendar.ics",
+        "recurring-ical-events__daylight_saving_time.ics",
+        "recurring-ical-events__issue_18_cancel_status.ics",
+        "node-ical__exchange_whole_day_moved_recurrence.ics",
+    ] {
+        let out = reminderd()
+            .args(["preview", &format!("{corpus}/files/{file}")])
+            .args(["--from", "2000-01-01", "--to", "2031-01-01", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut ours: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for o in ours.as_array_mut().unwrap() {
+            let contact = o.as_object_mut().unwrap().remove("contact").expect("a contact object");
+            for key in ["name", "phone", "phones", "email", "whatsapp_opt_in"] {
+                assert!(contact.get(key).is_some(), "{file}: contact.{key}");
+            }
+        }
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{corpus}/expected/{file}.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ours, expected, "{file}");
+    }
+}
+
+#[test]
+fn preview_of_a_broken_feed_fails_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.ics");
+    std::fs::write(
+        &bad,
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:caf\xe9\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let cut = dir.path().join("cut.ics");
+    std::fs::write(&cut, "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\n").unwrap();
+    for (file, says) in [(&bad, "line 3: the feed is not UTF-8"), (&cut, "ends at line 3")] {
+        let out = reminderd()
+            .arg("preview")
+            .arg(file)
+            .args(["--from", "2026-01-01", "--to", "2027-01-01"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
 }
