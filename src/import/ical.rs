@@ -9,6 +9,7 @@
 
 mod expand;
 mod value;
+mod windows_zones;
 
 use std::collections::BTreeMap;
 

@@ -18,15 +18,6 @@ const AMS: Tz = chrono_tz::Europe::Amsterdam;
 
 /// Files whose answers need what the importer does not do yet.
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    (
-        "allenporter-ical__office_356_custom_timezone.ics",
-        "Windows zone name with an embedded VTIMEZONE",
-    ),
-    ("allenporter-ical__office_360_nz_tz.ics", "Windows zone name with an embedded VTIMEZONE"),
-    (
-        "allenporter-ical__office_365_extended_timezone.ics",
-        "Windows zone name without VTIMEZONE (CLDR mapping)",
-    ),
     ("ical4j__Standup.ics", "Outlook display-name TZID defined by an embedded VTIMEZONE"),
     (
         "icalendar__issue_237_fail_to_parse_timezone_with_non_ascii_tzid.ics",
@@ -38,10 +29,6 @@ const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     (
         "node-ical__exchange-custom-tz.ics",
         "Outlook display-name TZID defined by an embedded VTIMEZONE",
-    ),
-    (
-        "node-ical__vtimezone-year-0001-dtstart.ics",
-        "Windows zone name defined by an embedded VTIMEZONE",
     ),
 ];
 

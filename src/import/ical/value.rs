@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use super::Prop;
+use super::{Prop, windows_zones};
 use crate::domain::time::resolve_local;
 
 /// The zone a DATE-TIME is written in.
@@ -66,9 +66,10 @@ impl When {
 }
 
 /// Looks up a `TZID`. Besides Olson names this accepts the "globally unique" form some
-/// clients write (`/mozilla.org/20070129_1/America/New_York`): the longest trailing part
-/// that is an Olson name. Windows names and embedded VTIMEZONE definitions are not read
-/// yet; such a TZID is an error naming it.
+/// clients write (`/mozilla.org/20070129_1/America/New_York`: the longest trailing part
+/// that is an Olson name) and Windows zone names as Outlook and Exchange write them
+/// (`W. Europe Standard Time`), mapped by CLDR's world-wide default. Anything else is an
+/// error naming the TZID.
 pub(super) fn zone_named(tzid: &str) -> Result<Tz, String> {
     let tzid = tzid.trim();
     if let Ok(tz) = tzid.parse::<Tz>() {
@@ -76,6 +77,7 @@ pub(super) fn zone_named(tzid: &str) -> Result<Tz, String> {
     }
     tzid.match_indices('/')
         .find_map(|(i, _)| tzid[i + 1..].parse::<Tz>().ok())
+        .or_else(|| windows_zones::iana_name(tzid).and_then(|name| name.parse::<Tz>().ok()))
         .ok_or_else(|| format!("unknown time zone `{tzid}`"))
 }
 
@@ -232,13 +234,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_zones_are_named_and_prefixed_olson_names_accepted() {
-        let err = parse_when("20260101T090000", Some("W. Europe Standard Time"), false);
-        assert!(err.unwrap_err().contains("W. Europe Standard Time"));
+    fn unknown_zones_are_named_and_prefixed_olson_and_windows_names_accepted() {
+        let err = parse_when("20260101T090000", Some("Customized Time Zone"), false);
+        assert!(err.unwrap_err().contains("Customized Time Zone"));
         assert_eq!(
             zone_named("/mozilla.org/20070129_1/America/New_York").unwrap(),
             chrono_tz::America::New_York
         );
+        assert_eq!(zone_named("W. Europe Standard Time").unwrap(), chrono_tz::Europe::Berlin);
+        assert_eq!(zone_named("Romance Standard Time").unwrap(), chrono_tz::Europe::Paris);
+        assert_eq!(zone_named("New Zealand Standard Time").unwrap(), chrono_tz::Pacific::Auckland);
         for bad in ["2026-01-01", "+1234560101", "20260101T1000", "20260101X100000", "2026010é"] {
             assert!(parse_when(bad, None, false).is_err(), "{bad}");
         }
