@@ -27,6 +27,10 @@ const MAX_OBSERVANCES: usize = 1_000;
 /// have an onset every cycle; this only bounds the work for one that rarely matches.
 const MAX_CYCLES_BACK: i32 = 50;
 
+/// The years whose rule onsets are computed once, when the zone is read, so that
+/// resolving a time there is a binary search (a long series resolves thousands).
+const CACHED_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
 /// The VTIMEZONE definitions of one feed, by TZID. When a TZID is defined twice the
 /// first definition counts, as with the reference implementation.
 #[derive(Debug, Default)]
@@ -109,6 +113,8 @@ struct Observance {
     from: i32,
     to: i32,
     rule: Option<Yearly>,
+    /// The rule's onsets in [`CACHED_YEARS`], sorted.
+    cached: Vec<DateTime<Utc>>,
     /// RDATE onsets, sorted.
     rdates: Vec<DateTime<Utc>>,
 }
@@ -127,8 +133,24 @@ impl Observance {
             0 => None,
             n => self.rdates.get(n - 1).copied(),
         };
-        let by_rule = self.rule.as_ref().filter(|_| start <= t).and_then(|r| r.latest(self, t));
+        let by_rule = self.rule.as_ref().filter(|_| start <= t).and_then(|r| self.latest_by(r, t));
         by_start.max(by_rdate).max(by_rule)
+    }
+
+    /// The latest onset of `rule` at or before `t`: from the cache when `t` lies in the
+    /// cached years and the cache has one, by searching the years before otherwise.
+    fn latest_by(&self, rule: &Yearly, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let year = t.year();
+        if CACHED_YEARS.contains(&year) && year < *CACHED_YEARS.end() {
+            match self.cached.partition_point(|at| *at <= t) {
+                0 => {}
+                n => return self.cached.get(n - 1).copied(),
+            }
+            let before_cache = NaiveDate::from_ymd_opt(*CACHED_YEARS.start(), 1, 1)?;
+            let before_cache = self.instant(before_cache.and_time(NaiveTime::MIN));
+            return rule.latest(self, t.min(before_cache - Duration::seconds(1)));
+        }
+        rule.latest(self, t)
     }
 
     /// The earliest onset: the one before which the zone has no offset of its own.
@@ -305,7 +327,18 @@ fn parse_observance(component: &Component<'_>) -> Result<Observance, String> {
         }
     }
     rdates.sort_unstable();
-    Ok(Observance { start, from, to, rule, rdates })
+    let mut observance = Observance { start, from, to, rule, cached: Vec::new(), rdates };
+    if let Some(rule) = &observance.rule {
+        let first = (*CACHED_YEARS.start()).max(start.year());
+        observance.cached = (first..=*CACHED_YEARS.end())
+            .filter(|year| (year - start.year()).rem_euclid(rule.interval) == 0)
+            .flat_map(|year| rule.onsets_in(year, start))
+            .filter(|local| *local >= start)
+            .map(|local| on_clock(local, from))
+            .filter(|at| rule.until.is_none_or(|until| *at <= until))
+            .collect();
+    }
+    Ok(observance)
 }
 
 /// Reads a UTC offset such as `+0100`, `-0330` or `+013045`.

@@ -216,3 +216,19 @@ fn weekday_rules_pick_the_right_day() {
     let us = parse_rule("FREQ=YEARLY;BYMONTH=3;BYDAY=SU;BYMONTHDAY=8,9,10,11,12,13,14", 0).unwrap();
     assert_eq!(us.onsets_in(2026, start)[0].date(), NaiveDate::from_ymd_opt(2026, 3, 8).unwrap());
 }
+
+#[test]
+fn times_outside_the_cached_years_follow_the_same_rules() {
+    let zones = read(&zone("Customized Time Zone", OUTLOOK_CET));
+    let cet = zones.get("Customized Time Zone").unwrap().unwrap();
+    let cases = [
+        // the last Sunday of March 1850 was the 31st, of October 1850 the 27th
+        ("1850-03-31 03:30", "1850-03-31T01:30:00Z"),
+        ("1850-10-27 02:30", "1850-10-27T00:30:00Z"),
+        ("1900-01-01 00:30", "1899-12-31T23:30:00Z"),
+        ("2300-07-01 12:00", "2300-07-01T10:00:00Z"),
+    ];
+    for (wall, expected) in cases {
+        assert_eq!(cet.resolve(local(wall)), utc(expected), "{wall}");
+    }
+}
