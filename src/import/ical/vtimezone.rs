@@ -21,7 +21,10 @@ use icalendar::parser::{Component, read_calendar};
 use super::value::{Written, parse_written, unescape};
 
 /// More observances than any real zone has (full-history definitions have a few dozen).
-const MAX_OBSERVANCES: usize = 1_000;
+const MAX_OBSERVANCES: usize = 200;
+
+/// More distinct UTC offsets than any real zone has had; each is tried when resolving.
+const MAX_OFFSETS: usize = 32;
 
 /// How many cycles of a yearly rule are searched back for its latest onset. Real rules
 /// have an onset every cycle; this only bounds the work for one that rarely matches.
@@ -278,6 +281,9 @@ fn parse_zone(component: &Component<'_>) -> Result<VTimezone, String> {
     let mut offsets: Vec<i32> = observances.iter().flat_map(|o| [o.from, o.to]).collect();
     offsets.sort_unstable();
     offsets.dedup();
+    if offsets.len() > MAX_OFFSETS {
+        return Err(format!("it has more than {MAX_OFFSETS} distinct UTC offsets"));
+    }
     let initial = observances.iter().min_by_key(|o| o.first_onset()).map_or(0, |o| o.from);
     Ok(VTimezone { observances, offsets, initial })
 }
