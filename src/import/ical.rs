@@ -9,6 +9,8 @@
 
 mod expand;
 mod value;
+mod vtimezone;
+mod windows_zones;
 
 use std::collections::BTreeMap;
 
@@ -103,8 +105,12 @@ pub fn read_feed(
         return Err(IcalError::NotICalendar);
     }
     let mut feed = Feed::default();
+    let unfolded = unfold(text);
+    let zones = vtimezone::Zones::read(
+        component_blocks(&unfolded, "VTIMEZONE", true).iter().map(String::as_str),
+    );
     let mut series: BTreeMap<String, expand::Series> = BTreeMap::new();
-    for block in vevent_blocks(&unfold(text)) {
+    for block in component_blocks(&unfolded, "VEVENT", false) {
         match parse_event(&block) {
             Ok(event) => {
                 let (uid, generated) = match event.first("UID").map(str::trim) {
@@ -119,7 +125,7 @@ pub fn read_feed(
             Err(problem) => feed.problems.push(problem),
         }
     }
-    let window = expand::Window { from, to, zone };
+    let window = expand::Window { from, to, zone, zones: &zones };
     for s in series.into_values() {
         s.expand(&window, &mut feed);
     }
@@ -164,32 +170,44 @@ impl Event {
     }
 }
 
-/// Cuts the unfolded text into the lines of each VEVENT, without their VALARMs (alarms
-/// never change an occurrence, and a broken one must not cost the event). Reading
-/// event by event, instead of handing the whole text to the parser at once, keeps one
+/// Cuts the unfolded text into the lines of each `name` component (`VEVENT`,
+/// `VTIMEZONE`). Components nested in it are kept when `keep_nested` (a VTIMEZONE's
+/// STANDARD and DAYLIGHT) and dropped otherwise (a VEVENT's VALARMs: alarms never change
+/// an occurrence, and a broken one must not cost the event). Reading component by
+/// component, instead of handing the whole text to the parser at once, keeps one
 /// malformed line from failing the entire feed.
-fn vevent_blocks(unfolded: &str) -> Vec<String> {
+fn component_blocks(unfolded: &str, name: &str, keep_nested: bool) -> Vec<String> {
+    let (begin, end) = (format!("BEGIN:{name}"), format!("END:{name}"));
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     let mut nested = 0usize;
     for line in unfolded.lines() {
         let line = line.trim_end_matches('\r');
         let upper = line.trim().to_ascii_uppercase();
-        match current.as_mut() {
-            None if upper == "BEGIN:VEVENT" => current = Some(format!("{line}\n")),
-            None => {}
-            Some(_) if upper.starts_with("BEGIN:") => nested += 1,
-            Some(_) if upper.starts_with("END:") && nested > 0 => nested -= 1,
-            Some(block) if upper == "END:VEVENT" => {
-                block.push_str(line);
-                block.push('\n');
-                blocks.extend(current.take());
+        let Some(block) = current.as_mut() else {
+            if upper == begin {
+                current = Some(format!("{line}\n"));
             }
-            Some(_) if nested > 0 || line.trim().is_empty() => {}
-            Some(block) => {
-                block.push_str(line);
-                block.push('\n');
-            }
+            continue;
+        };
+        let closes = upper == end && nested == 0;
+        let keep = if line.trim().is_empty() {
+            false
+        } else if upper.starts_with("BEGIN:") {
+            nested += 1;
+            keep_nested
+        } else if upper.starts_with("END:") && nested > 0 {
+            nested -= 1;
+            keep_nested
+        } else {
+            nested == 0 || keep_nested
+        };
+        if keep {
+            block.push_str(line);
+            block.push('\n');
+        }
+        if closes {
+            blocks.extend(current.take());
         }
     }
     blocks

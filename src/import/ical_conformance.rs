@@ -17,33 +17,7 @@ use crate::domain::time::resolve_local;
 const AMS: Tz = chrono_tz::Europe::Amsterdam;
 
 /// Files whose answers need what the importer does not do yet.
-const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    (
-        "allenporter-ical__office_356_custom_timezone.ics",
-        "Windows zone name with an embedded VTIMEZONE",
-    ),
-    ("allenporter-ical__office_360_nz_tz.ics", "Windows zone name with an embedded VTIMEZONE"),
-    (
-        "allenporter-ical__office_365_extended_timezone.ics",
-        "Windows zone name without VTIMEZONE (CLDR mapping)",
-    ),
-    ("ical4j__Standup.ics", "Outlook display-name TZID defined by an embedded VTIMEZONE"),
-    (
-        "icalendar__issue_237_fail_to_parse_timezone_with_non_ascii_tzid.ics",
-        "TZID defined by an embedded VTIMEZONE",
-    ),
-    ("icalendar__issue_722_timezone_transition_ambiguity.ics", "custom VTIMEZONE"),
-    ("khal__tz_windows_format.ics", "Windows zone name defined by an embedded VTIMEZONE"),
-    ("node-ical__bad_ms_tz.ics", "custom VTIMEZONE (`Customized Time Zone`)"),
-    (
-        "node-ical__exchange-custom-tz.ics",
-        "Outlook display-name TZID defined by an embedded VTIMEZONE",
-    ),
-    (
-        "node-ical__vtimezone-year-0001-dtstart.ics",
-        "Windows zone name defined by an embedded VTIMEZONE",
-    ),
-];
+const NOT_YET_SUPPORTED: &[(&str, &str)] = &[];
 
 /// Single occurrences where the oracle's answer is doubtful (README, SOURCES.md): the
 /// record as printed by this test, present on one side only.

@@ -14,19 +14,24 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, 
 use chrono_tz::Tz;
 use icalendar::rrule::{self, RRule, RRuleSet, Unvalidated};
 
-use super::value::{Span, When, Zone, parse_duration, parse_when, prop_when, unescape, zone_named};
+use super::value::{
+    Clock, Span, When, Written, Zone, parse_duration, parse_when, parse_written, prop_when,
+    unescape, zone_named,
+};
+use super::vtimezone::Zones;
 use super::{Attendee, Event, Feed, Occurrence};
 use crate::domain::time::resolve_local;
 
-/// The instants an import covers, and the business zone.
+/// The instants an import covers, the business zone, and the zones the feed defines.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Window {
+pub(super) struct Window<'z> {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub zone: Tz,
+    pub zones: &'z Zones,
 }
 
-impl Window {
+impl Window<'_> {
     fn contains(&self, t: DateTime<Utc>) -> bool {
         self.from <= t && t < self.to
     }
@@ -75,7 +80,7 @@ impl Series {
     }
 
     /// Adds the occurrences of this series inside `window` to `feed`.
-    pub(super) fn expand(self, window: &Window, feed: &mut Feed) {
+    pub(super) fn expand(self, window: &Window<'_>, feed: &mut Feed) {
         // Several versions of one component: the highest SEQUENCE wins, the later on a tie.
         let master = self.masters.iter().max_by_key(|e| sequence(e));
         let recurring = !self.overrides.is_empty()
@@ -84,11 +89,11 @@ impl Series {
             });
         let master_all_day = master
             .and_then(|m| m.first_prop("DTSTART"))
-            .map(|p| matches!(prop_when(p), Ok(When::Date(_))));
+            .map(|p| matches!(prop_when(p, window.zones), Ok(When::Date(_))));
 
         let mut overrides: HashMap<Slot, &Event> = HashMap::new();
         for event in &self.overrides {
-            match slot_of(event, master_all_day, window.zone) {
+            match slot_of(event, master_all_day, window) {
                 Ok(slot) => {
                     let keep = overrides.get(&slot).is_none_or(|o| sequence(o) <= sequence(event));
                     if keep {
@@ -99,7 +104,7 @@ impl Series {
             }
         }
 
-        let edits = future_edits(&overrides, window.zone);
+        let edits = future_edits(&overrides, window);
         if let Some(master) = master
             && let Err(e) = self.expand_master(master, recurring, &overrides, &edits, window, feed)
         {
@@ -110,7 +115,7 @@ impl Series {
                 Slot::Date(d) => resolve_local(window.zone, d.and_time(NaiveTime::MIN)),
                 Slot::Instant(t) => t,
             };
-            match timing(event, window.zone) {
+            match timing(event, window) {
                 Ok(t) => {
                     let (start, end) = t.at_start(t.start.instant(window.zone), window.zone);
                     if window.contains(start) {
@@ -134,20 +139,20 @@ impl Series {
         recurring: bool,
         overrides: &HashMap<Slot, &Event>,
         edits: &[FutureEdit<'_>],
-        window: &Window,
+        window: &Window<'_>,
         feed: &mut Feed,
     ) -> Result<(), String> {
-        let t = timing(master, window.zone)?;
+        let t = timing(master, window)?;
         let all_day = t.all_day();
         // the wall clock the series repeats on
         let clock = match t.start {
-            When::Date(_) => window.zone,
+            When::Date(_) => Clock::Iana(window.zone),
             When::DateTime(_, zone) => zone.wall_clock(window.zone),
         };
-        let set = InstanceSet::new(master, t.start, clock, window.zone)?;
+        let set = InstanceSet::new(master, t.start, clock, window)?;
         let reach = edits.iter().map(|e| e.shift.abs()).max().unwrap_or_default();
         for (local, own_end) in set.within(window, clock, reach)? {
-            let original = resolve_local(clock, local);
+            let original = clock.resolve(local);
             let slot = if all_day { Slot::Date(local.date()) } else { Slot::Instant(original) };
             if overrides.contains_key(&slot) {
                 continue;
@@ -243,13 +248,17 @@ impl Series {
 struct FutureEdit<'a> {
     from: DateTime<Utc>,
     shift: Duration,
-    timing: Timing,
+    timing: Timing<'a>,
     event: &'a Event,
 }
 
 /// The THISANDFUTURE overrides, earliest first; an instance follows the latest one at
 /// or before it. One whose own times cannot be read is reported with the override.
-fn future_edits<'a>(overrides: &HashMap<Slot, &'a Event>, business: Tz) -> Vec<FutureEdit<'a>> {
+fn future_edits<'a>(
+    overrides: &HashMap<Slot, &'a Event>,
+    window: &Window<'a>,
+) -> Vec<FutureEdit<'a>> {
+    let business = window.zone;
     let mut edits: Vec<FutureEdit<'a>> = overrides
         .iter()
         .filter(|(_, e)| {
@@ -262,7 +271,7 @@ fn future_edits<'a>(overrides: &HashMap<Slot, &'a Event>, business: Tz) -> Vec<F
                 Slot::Date(d) => resolve_local(business, d.and_time(NaiveTime::MIN)),
                 Slot::Instant(t) => t,
             };
-            let timing = timing(event, business).ok()?;
+            let timing = timing(event, window).ok()?;
             let shift = timing.start.instant(business) - from;
             Some(FutureEdit { from, shift, timing, event })
         })
@@ -278,9 +287,14 @@ fn sequence(event: &Event) -> i64 {
 /// Which instance a RECURRENCE-ID names. For an all-day series only the date counts, so
 /// the zone of a date-time RECURRENCE-ID is not even looked up (Exchange writes
 /// `RECURRENCE-ID;TZID=<Windows name>:20260226T000000` for all-day series).
-fn slot_of(event: &Event, master_all_day: Option<bool>, business: Tz) -> Result<Slot, String> {
+fn slot_of(
+    event: &Event,
+    master_all_day: Option<bool>,
+    window: &Window<'_>,
+) -> Result<Slot, String> {
+    let business = window.zone;
     let prop = event.first_prop("RECURRENCE-ID").ok_or("no RECURRENCE-ID")?;
-    let written = parse_when(&prop.value, None, prop.value_is("DATE"))
+    let written = parse_when(&prop.value, None, prop.value_is("DATE"), window.zones)
         .map_err(|e| format!("RECURRENCE-ID: {e}"))?;
     let all_day = master_all_day.unwrap_or(matches!(written, When::Date(_)));
     match written {
@@ -289,7 +303,9 @@ fn slot_of(event: &Event, master_all_day: Option<bool>, business: Tz) -> Result<
         When::DateTime(t, Zone::Floating) => {
             let zone = match prop.param("TZID").filter(|z| !z.trim().is_empty()) {
                 Some(tzid) => {
-                    Zone::Named(zone_named(tzid).map_err(|e| format!("RECURRENCE-ID: {e}"))?)
+                    let clock = zone_named(tzid, window.zones)
+                        .map_err(|e| format!("RECURRENCE-ID: {e}"))?;
+                    Zone::Named(clock)
                 }
                 None => Zone::Floating,
             };
@@ -301,12 +317,12 @@ fn slot_of(event: &Event, master_all_day: Option<bool>, business: Tz) -> Result<
 
 /// The start and length of a component.
 #[derive(Clone, Copy, Debug)]
-struct Timing {
-    start: When,
+struct Timing<'z> {
+    start: When<'z>,
     length: Length,
 }
 
-impl Timing {
+impl Timing<'_> {
     fn all_day(&self) -> bool {
         matches!(self.start, When::Date(_))
     }
@@ -328,18 +344,19 @@ impl Timing {
     }
 }
 
-fn business_or_clock(start: When, business: Tz) -> Tz {
+fn business_or_clock(start: When<'_>, business: Tz) -> Clock<'_> {
     match start {
-        When::Date(_) => business,
+        When::Date(_) => Clock::Iana(business),
         When::DateTime(_, zone) => zone.wall_clock(business),
     }
 }
 
 /// Reads DTSTART and DTEND or DURATION. With neither, a date-time event has no length
 /// and an all-day event lasts one day.
-fn timing(event: &Event, business: Tz) -> Result<Timing, String> {
-    let start = prop_when(event.first_prop("DTSTART").ok_or("it has no DTSTART")?)?;
-    let end = event.first_prop("DTEND").map(prop_when).transpose()?;
+fn timing<'z>(event: &Event, window: &Window<'z>) -> Result<Timing<'z>, String> {
+    let business = window.zone;
+    let start = prop_when(event.first_prop("DTSTART").ok_or("it has no DTSTART")?, window.zones)?;
+    let end = event.first_prop("DTEND").map(|p| prop_when(p, window.zones)).transpose()?;
     let duration = event.first("DURATION").map(parse_duration).transpose()?;
     let length = match (start, end, duration) {
         (When::Date(s), Some(end), _) => Length::Days((end.date() - s).num_days().max(0)),
@@ -378,10 +395,16 @@ struct InstanceSet {
 }
 
 impl InstanceSet {
-    fn new(master: &Event, start: When, clock: Tz, business: Tz) -> Result<Self, String> {
+    fn new(
+        master: &Event,
+        start: When<'_>,
+        clock: Clock<'_>,
+        window: &Window<'_>,
+    ) -> Result<Self, String> {
+        let (business, zones) = (window.zone, window.zones);
         let all_day = matches!(start, When::Date(_));
         let first = start.naive_in(clock, business);
-        let on_clock = |w: When| {
+        let on_clock = |w: When<'_>| {
             let local = w.naive_in(clock, business);
             if all_day { local.date().and_time(NaiveTime::MIN) } else { local }
         };
@@ -400,14 +423,14 @@ impl InstanceSet {
                     Some((at, end)) => (at, Some(end)),
                     None => (value, None),
                 };
-                let when = parse_when(at, prop.param("TZID"), prop.value_is("DATE"))
+                let when = parse_when(at, prop.param("TZID"), prop.value_is("DATE"), zones)
                     .map_err(|e| format!("RDATE: {e}"))?;
                 let local = on_clock(when);
                 if let Some(end) = end {
-                    let begin = resolve_local(clock, local);
+                    let begin = clock.resolve(local);
                     let end = match parse_duration(end) {
                         Ok(span) => span.after(begin, clock),
-                        Err(_) => parse_when(end, prop.param("TZID"), false)
+                        Err(_) => parse_when(end, prop.param("TZID"), false, zones)
                             .map_err(|e| format!("RDATE period: {e}"))?
                             .instant(business),
                     };
@@ -419,7 +442,7 @@ impl InstanceSet {
         let mut excluded_days = HashSet::new();
         for prop in master.all("EXDATE") {
             for value in prop.value.split(',').filter(|v| !v.trim().is_empty()) {
-                let when = parse_when(value, prop.param("TZID"), prop.value_is("DATE"))
+                let when = parse_when(value, prop.param("TZID"), prop.value_is("DATE"), zones)
                     .map_err(|e| format!("EXDATE: {e}"))?;
                 match when {
                     When::Date(d) if !all_day => {
@@ -438,12 +461,17 @@ impl InstanceSet {
     ///
     /// A series with more than [`MAX_INSTANCES`] instances before the end of the window
     /// (`FREQ=SECONDLY`, or a feed built to exhaust the importer) is an error.
-    fn within(&self, window: &Window, clock: Tz, reach: Duration) -> Result<Vec<Instance>, String> {
+    fn within(
+        &self,
+        window: &Window<'_>,
+        clock: Clock<'_>,
+        reach: Duration,
+    ) -> Result<Vec<Instance>, String> {
         // a day for the zone offsets, plus how far a THISANDFUTURE edit moves instances
         let margin = Duration::days(1).checked_add(&reach).unwrap_or(Duration::days(1));
-        let low = window.from.with_timezone(&clock).naive_local();
+        let low = clock.local(window.from);
         let low = low.checked_sub_signed(margin).unwrap_or(low);
-        let high = window.to.with_timezone(&clock).naive_local();
+        let high = clock.local(window.to);
         let high = high.checked_add_signed(margin).unwrap_or(high);
         let mut seen = BTreeSet::new();
         for (n, dressed) in self.set.into_iter().enumerate() {
@@ -472,7 +500,7 @@ fn rule(
     value: &str,
     first: NaiveDateTime,
     all_day: bool,
-    clock: Tz,
+    clock: Clock<'_>,
     business: Tz,
 ) -> Result<Option<RRule>, String> {
     let bad = |e: &dyn std::fmt::Display| format!("RRULE `{value}`: {e}");
@@ -489,13 +517,14 @@ fn rule(
     }
     let mut rule: RRule<Unvalidated> = parts.join(";").parse().map_err(|e| bad(&e))?;
     if let Some(until) = until {
-        let until = match parse_when(&until, None, false).map_err(|e| bad(&e))? {
+        let until = match parse_written(&until, false).map_err(|e| bad(&e))? {
             // A DATE (on a date-time series, as Google writes it) means its midnight,
             // as `python-dateutil` reads it: an instance later that day is not included.
-            When::Date(d) => d.and_time(NaiveTime::MIN),
+            Written::Date(d) => d.and_time(NaiveTime::MIN),
             // An all-day series is compared with UNTIL's own digits, as most readers do.
-            When::DateTime(t, _) if all_day => t,
-            utc_or_local => utc_or_local.naive_in(clock, business),
+            Written::Local(t) | Written::Utc(t) if all_day => t,
+            Written::Utc(t) => When::DateTime(t, Zone::Utc).naive_in(clock, business),
+            Written::Local(t) => When::DateTime(t, Zone::Floating).naive_in(clock, business),
         };
         if until < first {
             return Ok(None);

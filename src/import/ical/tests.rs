@@ -28,7 +28,7 @@ fn a_text_without_vcalendar_is_refused() {
 #[test]
 fn an_unknown_zone_costs_only_its_own_event() {
     let f = read(
-        "BEGIN:VEVENT\nUID:bad\nDTSTART;TZID=W. Europe Standard Time:20261020T100000\nEND:VEVENT\n\
+        "BEGIN:VEVENT\nUID:bad\nDTSTART;TZID=Customized Time Zone:20261020T100000\nEND:VEVENT\n\
          BEGIN:VEVENT\nUID:good\nDTSTART;TZID=Europe/Amsterdam:20261020T100000\nEND:VEVENT\n",
         "2026-10-01T00:00:00Z",
         "2026-11-01T00:00:00Z",
@@ -38,7 +38,7 @@ fn an_unknown_zone_costs_only_its_own_event() {
     assert_eq!(f.occurrences[0].starts_at, utc("2026-10-20T08:00:00Z"));
     assert_eq!(f.problems.len(), 1);
     assert!(
-        f.problems[0].contains("`bad`") && f.problems[0].contains("W. Europe Standard Time"),
+        f.problems[0].contains("`bad`") && f.problems[0].contains("Customized Time Zone"),
         "{:?}",
         f.problems
     );
@@ -121,6 +121,8 @@ fn garbage_inside_a_feed_never_panics() {
         "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260101T000000Z\nDURATION:P999999999W\nRDATE;VALUE=PERIOD:20260102T000000Z/junk\nEND:VEVENT\nEND:VCALENDAR",
         "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nRECURRENCE-ID:nonsense\nDTSTART:20260101\nEND:VEVENT\nEND:VCALENDAR",
         "BEGIN:VCALENDAR\nBEGIN:VEVENT\n;;;:::\n\u{0}\u{feff}é\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:X\nBEGIN:STANDARD\nDTSTART:00010101T000000\nTZOFFSETFROM:-2359\nTZOFFSETTO:+2359\nRRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=31;INTERVAL=1000\nRDATE:99991231T235959Z\nEND:STANDARD\nBEGIN:DAYLIGHT\nEND:VTIMEZONE\nBEGIN:VEVENT\nUID:x\nDTSTART;TZID=X:00010101T000000\nRRULE:FREQ=DAILY\nEND:VEVENT\nEND:VCALENDAR",
+        "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:Y\nBEGIN:DAYLIGHT\nDTSTART:99991231T235959\nTZOFFSETFROM:-2359\nTZOFFSETTO:+2359\nRRULE:FREQ=YEARLY;BYDAY=-5SU,5SA;BYMONTHDAY=-31;UNTIL=99991231\nEND:DAYLIGHT\nEND:VTIMEZONE\nBEGIN:VEVENT\nUID:y\nDTSTART;TZID=Y:99991231T235959\nDTEND;TZID=Y:00010101T000000\nRRULE:FREQ=YEARLY;UNTIL=20270101T000000Z\nEND:VEVENT\nEND:VCALENDAR",
     ];
     let from = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let to = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
@@ -177,5 +179,80 @@ fn a_thisandfuture_override_moves_every_later_instance() {
             ("f/2026-10-07T10:00:00Z".into(), utc("2026-10-07T13:00:00Z"), half, "New".into()),
             ("f/2026-10-08T10:00:00Z".into(), utc("2026-10-08T13:00:00Z"), half, "New".into()),
         ]
+    );
+}
+
+/// A VTIMEZONE with Central European rules, under any TZID.
+fn cet_zone(tzid: &str) -> String {
+    format!(
+        "BEGIN:VTIMEZONE\nTZID:{tzid}\nBEGIN:STANDARD\nDTSTART:16010101T030000\nTZOFFSETFROM:+0200\n\
+         TZOFFSETTO:+0100\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\nEND:STANDARD\n\
+         BEGIN:DAYLIGHT\nDTSTART:16010101T020000\nTZOFFSETFROM:+0100\nTZOFFSETTO:+0200\n\
+         RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\nEND:DAYLIGHT\nEND:VTIMEZONE\n"
+    )
+}
+
+fn start_of(f: &Feed, uid: &str) -> DateTime<Utc> {
+    f.occurrences.iter().find(|o| o.uid == uid).unwrap_or_else(|| panic!("{uid}: {f:?}")).starts_at
+}
+
+#[test]
+fn a_tzid_is_read_by_iana_name_then_own_vtimezone_then_windows_name() {
+    let f = read(
+        &format!(
+            "{}{}{}\
+             BEGIN:VEVENT\nUID:custom\nDTSTART;TZID=\"(UTC+01:00) Amsterdam, Berlin\":20260329T023000\nEND:VEVENT\n\
+             BEGIN:VEVENT\nUID:windows-defined\nDTSTART;TZID=New Zealand Standard Time:20260715T100000\nEND:VEVENT\n\
+             BEGIN:VEVENT\nUID:windows\nDTSTART;TZID=Romance Standard Time:20260715T100000\nEND:VEVENT\n\
+             BEGIN:VEVENT\nUID:iana\nDTSTART;TZID=America/New_York:20260715T100000\nEND:VEVENT\n",
+            cet_zone("(UTC+01:00) Amsterdam\\, Berlin"),
+            // a sender's own definition of a Windows name wins over CLDR's mapping ...
+            cet_zone("New Zealand Standard Time"),
+            // ... but an IANA name is read from the IANA database
+            cet_zone("America/New_York"),
+        ),
+        "2026-01-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+    );
+    assert!(f.problems.is_empty(), "{:?}", f.problems);
+    // in the spring gap: read with the offset before it
+    assert_eq!(start_of(&f, "custom"), utc("2026-03-29T01:30:00Z"));
+    assert_eq!(start_of(&f, "windows-defined"), utc("2026-07-15T08:00:00Z"));
+    assert_eq!(start_of(&f, "windows"), utc("2026-07-15T08:00:00Z"));
+    assert_eq!(start_of(&f, "iana"), utc("2026-07-15T14:00:00Z"));
+}
+
+#[test]
+fn a_series_in_a_defined_zone_keeps_its_wall_clock_across_the_switches() {
+    let f = read(
+        &format!(
+            "{}BEGIN:VEVENT\nUID:w\nDTSTART;TZID=Customized Time Zone:20261018T093000\n\
+             DURATION:PT30M\nRRULE:FREQ=WEEKLY;COUNT=3\nEND:VEVENT\n",
+            cet_zone("Customized Time Zone")
+        ),
+        "2026-10-01T00:00:00Z",
+        "2026-12-01T00:00:00Z",
+    );
+    let mut got: Vec<String> = f.occurrences.iter().map(|o| o.key()).collect();
+    got.sort();
+    assert_eq!(got, ["w/2026-10-18T07:30:00Z", "w/2026-10-25T08:30:00Z", "w/2026-11-01T08:30:00Z"]);
+}
+
+#[test]
+fn a_vtimezone_that_cannot_be_read_costs_only_its_events_and_says_why() {
+    let f = read(
+        "BEGIN:VTIMEZONE\nTZID:Odd\nBEGIN:STANDARD\nDTSTART:20000101T000000\nTZOFFSETFROM:+0100\n\
+         TZOFFSETTO:+0100\nRRULE:FREQ=MONTHLY\nEND:STANDARD\nEND:VTIMEZONE\n\
+         BEGIN:VEVENT\nUID:odd\nDTSTART;TZID=Odd:20261020T100000\nEND:VEVENT\n\
+         BEGIN:VEVENT\nUID:fine\nDTSTART:20261020T100000Z\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    assert_eq!(f.occurrences.len(), 1);
+    assert_eq!(f.problems.len(), 1);
+    let problem = &f.problems[0];
+    assert!(
+        problem.contains("`odd`") && problem.contains("`Odd`") && problem.contains("RRULE"),
+        "{problem}"
     );
 }

@@ -1,59 +1,102 @@
 //! iCalendar values: DATE, DATE-TIME with its zone, DURATION and PERIOD, and TEXT
 //! unescaping. Everything here is pure parsing; the rules that turn a local time into an
-//! instant live in `crate::domain::time`.
+//! instant live in `crate::domain::time` (IANA zones) and `super::vtimezone` (zones a
+//! feed defines).
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use super::Prop;
+use super::vtimezone::{VTimezone, Zones};
+use super::{Prop, windows_zones};
 use crate::domain::time::resolve_local;
 
+/// A wall clock: an IANA zone, or one defined by the feed's own VTIMEZONE.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Clock<'z> {
+    Iana(Tz),
+    Defined(&'z VTimezone),
+}
+
+impl PartialEq for Clock<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Clock::Iana(a), Clock::Iana(b)) => a == b,
+            (Clock::Defined(a), Clock::Defined(b)) => std::ptr::eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+impl From<Tz> for Clock<'_> {
+    fn from(tz: Tz) -> Self {
+        Clock::Iana(tz)
+    }
+}
+
+impl Clock<'_> {
+    /// The instant of a wall-clock time, by the project's rules for gaps and overlaps.
+    pub(super) fn resolve(self, local: NaiveDateTime) -> DateTime<Utc> {
+        match self {
+            Clock::Iana(tz) => resolve_local(tz, local),
+            Clock::Defined(zone) => zone.resolve(local),
+        }
+    }
+
+    /// What this clock shows at `t`.
+    pub(super) fn local(self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Clock::Iana(tz) => t.with_timezone(&tz).naive_local(),
+            Clock::Defined(zone) => zone.local(t),
+        }
+    }
+}
+
 /// The zone a DATE-TIME is written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Zone {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Zone<'z> {
     /// `...Z`.
     Utc,
-    /// `TZID=<Olson name>`.
-    Named(Tz),
+    /// `TZID=<name>`, found by [`zone_named`].
+    Named(Clock<'z>),
     /// No `TZID` and no `Z`: the business zone's wall clock (RFC 5545 §3.3.5 leaves the
     /// zone to the reader; a clinic's calendar means its own).
     Floating,
 }
 
-impl Zone {
-    /// The zone whose wall clock this value is read on.
-    pub(super) fn wall_clock(self, business: Tz) -> Tz {
+impl<'z> Zone<'z> {
+    /// The clock this value is read on.
+    pub(super) fn wall_clock(self, business: Tz) -> Clock<'z> {
         match self {
-            Zone::Utc => Tz::UTC,
-            Zone::Named(tz) => tz,
-            Zone::Floating => business,
+            Zone::Utc => Clock::Iana(Tz::UTC),
+            Zone::Named(clock) => clock,
+            Zone::Floating => Clock::Iana(business),
         }
     }
 }
 
 /// A DATE or a DATE-TIME as written, before it is placed on the time line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum When {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum When<'z> {
     Date(NaiveDate),
-    DateTime(NaiveDateTime, Zone),
+    DateTime(NaiveDateTime, Zone<'z>),
 }
 
-impl When {
+impl<'z> When<'z> {
     /// The instant, by the project's rules for gaps and overlaps; a DATE is local midnight
     /// in the business zone.
     pub(super) fn instant(self, business: Tz) -> DateTime<Utc> {
         match self {
             When::Date(d) => resolve_local(business, d.and_time(NaiveTime::MIN)),
-            When::DateTime(t, zone) => resolve_local(zone.wall_clock(business), t),
+            When::DateTime(t, zone) => zone.wall_clock(business).resolve(t),
         }
     }
 
-    /// The wall-clock reading of this value in `zone` (a DATE is its midnight).
-    pub(super) fn naive_in(self, zone: Tz, business: Tz) -> NaiveDateTime {
+    /// The wall-clock reading of this value on `clock` (a DATE is its midnight).
+    pub(super) fn naive_in(self, clock: Clock<'z>, business: Tz) -> NaiveDateTime {
         match self {
             When::Date(d) => d.and_time(NaiveTime::MIN),
-            When::DateTime(t, z) if z.wall_clock(business) == zone => t,
-            When::DateTime(..) => self.instant(business).with_timezone(&zone).naive_local(),
+            When::DateTime(t, z) if z.wall_clock(business) == clock => t,
+            When::DateTime(..) => clock.local(self.instant(business)),
         }
     }
 
@@ -65,22 +108,54 @@ impl When {
     }
 }
 
-/// Looks up a `TZID`. Besides Olson names this accepts the "globally unique" form some
-/// clients write (`/mozilla.org/20070129_1/America/New_York`): the longest trailing part
-/// that is an Olson name. Windows names and embedded VTIMEZONE definitions are not read
-/// yet; such a TZID is an error naming it.
-pub(super) fn zone_named(tzid: &str) -> Result<Tz, String> {
+/// Looks up a `TZID`, in this order:
+///
+/// 1. an IANA name (`Europe/Berlin`), even when the feed also has a VTIMEZONE for it:
+///    the IANA database knows the zone's history better than an exporter's summary, and
+///    the conformance oracle does the same (`tests/conformance/ical/README.md`);
+/// 2. the feed's own VTIMEZONE with that TZID (`Customized Time Zone`, Outlook display
+///    names, and Windows names too: a definition in the feed says what its sender meant,
+///    RFC 5545 §3.2.19);
+/// 3. the "globally unique" form some clients write
+///    (`/mozilla.org/20070129_1/America/New_York`): the longest trailing IANA name;
+/// 4. a Windows zone name without definition (`W. Europe Standard Time`), mapped by
+///    CLDR's world-wide default.
+///
+/// Anything else is an error naming the TZID (and why its VTIMEZONE was not read).
+pub(super) fn zone_named<'z>(tzid: &str, zones: &'z Zones) -> Result<Clock<'z>, String> {
     let tzid = tzid.trim();
     if let Ok(tz) = tzid.parse::<Tz>() {
-        return Ok(tz);
+        return Ok(Clock::Iana(tz));
     }
-    tzid.match_indices('/')
+    let defined = zones.get(tzid);
+    if let Some(Ok(zone)) = defined {
+        return Ok(Clock::Defined(zone));
+    }
+    let known = tzid
+        .match_indices('/')
         .find_map(|(i, _)| tzid[i + 1..].parse::<Tz>().ok())
-        .ok_or_else(|| format!("unknown time zone `{tzid}`"))
+        .or_else(|| windows_zones::iana_name(tzid).and_then(|name| name.parse::<Tz>().ok()));
+    match (known, defined) {
+        (Some(tz), _) => Ok(Clock::Iana(tz)),
+        (None, Some(Err(why))) => {
+            Err(format!("time zone `{tzid}`: its VTIMEZONE cannot be read ({why})"))
+        }
+        (None, _) => Err(format!("unknown time zone `{tzid}`")),
+    }
 }
 
-/// Reads one DATE or DATE-TIME (`20260329`, `20260329T023000`, `20260329T003000Z`).
-pub(super) fn parse_when(raw: &str, tzid: Option<&str>, date_only: bool) -> Result<When, String> {
+/// A DATE or DATE-TIME as its digits say, before any zone is looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Written {
+    Date(NaiveDate),
+    /// No `Z`: local time on a clock still to be named.
+    Local(NaiveDateTime),
+    Utc(NaiveDateTime),
+}
+
+/// Reads the digits of a DATE or DATE-TIME (`20260329`, `20260329T023000`,
+/// `20260329T003000Z`).
+pub(super) fn parse_written(raw: &str, date_only: bool) -> Result<Written, String> {
     let raw = raw.trim();
     let bad = || format!("`{raw}` is not a date or date-time");
     // Exactly `YYYYMMDD` or `YYYYMMDDTHHMMSS[Z]`: a fixed shape keeps years to four
@@ -102,26 +177,44 @@ pub(super) fn parse_when(raw: &str, tzid: Option<&str>, date_only: bool) -> Resu
         return Err(bad());
     }
     if date_only || raw.len() == 8 {
-        // A TZID on a DATE means nothing (SabreDAV writes it); it is ignored.
         let date_part = raw.get(..8).ok_or_else(bad)?;
-        return NaiveDate::parse_from_str(date_part, "%Y%m%d").map(When::Date).map_err(|_| bad());
+        return NaiveDate::parse_from_str(date_part, "%Y%m%d")
+            .map(Written::Date)
+            .map_err(|_| bad());
     }
     let (text, utc) = match raw.strip_suffix(['Z', 'z']) {
         Some(t) => (t, true),
         None => (raw, false),
     };
     let local = NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%S").map_err(|_| bad())?;
-    let zone = match (utc, tzid.map(str::trim).filter(|t| !t.is_empty())) {
-        (true, _) => Zone::Utc,
-        (false, Some(tzid)) => Zone::Named(zone_named(tzid)?),
-        (false, None) => Zone::Floating,
-    };
-    Ok(When::DateTime(local, zone))
+    Ok(if utc { Written::Utc(local) } else { Written::Local(local) })
+}
+
+/// Reads one DATE or DATE-TIME with its `TZID`, looked up among `zones` and the names
+/// [`zone_named`] knows.
+pub(super) fn parse_when<'z>(
+    raw: &str,
+    tzid: Option<&str>,
+    date_only: bool,
+    zones: &'z Zones,
+) -> Result<When<'z>, String> {
+    match parse_written(raw, date_only)? {
+        // A TZID on a DATE means nothing (SabreDAV writes it); it is ignored.
+        Written::Date(d) => Ok(When::Date(d)),
+        Written::Utc(t) => Ok(When::DateTime(t, Zone::Utc)),
+        Written::Local(t) => {
+            let zone = match tzid.map(str::trim).filter(|t| !t.is_empty()) {
+                Some(tzid) => Zone::Named(zone_named(tzid, zones)?),
+                None => Zone::Floating,
+            };
+            Ok(When::DateTime(t, zone))
+        }
+    }
 }
 
 /// Reads the value of a date property, honouring `VALUE=DATE` and `TZID`.
-pub(super) fn prop_when(prop: &Prop) -> Result<When, String> {
-    parse_when(&prop.value, prop.param("TZID"), prop.value_is("DATE"))
+pub(super) fn prop_when<'z>(prop: &Prop, zones: &'z Zones) -> Result<When<'z>, String> {
+    parse_when(&prop.value, prop.param("TZID"), prop.value_is("DATE"), zones)
         .map_err(|e| format!("{}: {e}", prop.name))
 }
 
@@ -134,14 +227,14 @@ pub(super) struct Span {
 }
 
 impl Span {
-    /// `start` plus this span, with the days counted on `zone`'s wall clock.
-    pub(super) fn after(self, start: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    /// `start` plus this span, with the days counted on `clock`.
+    pub(super) fn after(self, start: DateTime<Utc>, clock: Clock<'_>) -> DateTime<Utc> {
         let wall = if self.days == 0 {
             start
         } else {
-            let local = start.with_timezone(&zone).naive_local();
+            let local = clock.local(start);
             match local.checked_add_signed(Duration::days(self.days)) {
-                Some(moved) => resolve_local(zone, moved),
+                Some(moved) => clock.resolve(moved),
                 None => start,
             }
         };
@@ -218,29 +311,43 @@ mod tests {
     use super::*;
 
     const AMS: Tz = chrono_tz::Europe::Amsterdam;
+    /// A feed without VTIMEZONEs.
+    static NONE: std::sync::LazyLock<Zones> = std::sync::LazyLock::new(Zones::default);
 
     #[test]
     fn date_times_are_read_in_their_zone() {
-        let t = parse_when("20260329T023000", Some("Europe/Amsterdam"), false).unwrap();
+        let t = parse_when("20260329T023000", Some("Europe/Amsterdam"), false, &NONE).unwrap();
         assert_eq!(t.instant(AMS).to_rfc3339(), "2026-03-29T01:30:00+00:00");
-        let t = parse_when("20260329T023000Z", Some("Europe/Amsterdam"), false).unwrap();
+        let t = parse_when("20260329T023000Z", Some("Europe/Amsterdam"), false, &NONE).unwrap();
         assert_eq!(t.instant(AMS).to_rfc3339(), "2026-03-29T02:30:00+00:00");
-        let t = parse_when("20261025T023000", None, false).unwrap();
+        let t = parse_when("20261025T023000", None, false, &NONE).unwrap();
         assert_eq!(t.instant(AMS).to_rfc3339(), "2026-10-25T00:30:00+00:00");
-        let t = parse_when("20260329", Some("Europe/Berlin"), true).unwrap();
+        let t = parse_when("20260329", Some("Europe/Berlin"), true, &NONE).unwrap();
         assert_eq!(t, When::Date(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap()));
     }
 
     #[test]
-    fn unknown_zones_are_named_and_prefixed_olson_names_accepted() {
-        let err = parse_when("20260101T090000", Some("W. Europe Standard Time"), false);
-        assert!(err.unwrap_err().contains("W. Europe Standard Time"));
+    fn unknown_zones_are_named_and_prefixed_olson_and_windows_names_accepted() {
+        let err = parse_when("20260101T090000", Some("Customized Time Zone"), false, &NONE);
+        assert!(err.unwrap_err().contains("Customized Time Zone"));
         assert_eq!(
-            zone_named("/mozilla.org/20070129_1/America/New_York").unwrap(),
-            chrono_tz::America::New_York
+            zone_named("/mozilla.org/20070129_1/America/New_York", &NONE).unwrap(),
+            Clock::Iana(chrono_tz::America::New_York)
+        );
+        assert_eq!(
+            zone_named("W. Europe Standard Time", &NONE).unwrap(),
+            Clock::Iana(chrono_tz::Europe::Berlin)
+        );
+        assert_eq!(
+            zone_named("Romance Standard Time", &NONE).unwrap(),
+            Clock::Iana(chrono_tz::Europe::Paris)
+        );
+        assert_eq!(
+            zone_named("New Zealand Standard Time", &NONE).unwrap(),
+            Clock::Iana(chrono_tz::Pacific::Auckland)
         );
         for bad in ["2026-01-01", "+1234560101", "20260101T1000", "20260101X100000", "2026010é"] {
-            assert!(parse_when(bad, None, false).is_err(), "{bad}");
+            assert!(parse_when(bad, None, false, &NONE).is_err(), "{bad}");
         }
     }
 
@@ -253,10 +360,10 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         // P1D across the autumn switch lasts 25 hours; PT24H lasts 24
-        let start = parse_when("20261024T120000", None, false).unwrap().instant(AMS);
-        let day = parse_duration("P1D").unwrap().after(start, AMS);
+        let start = parse_when("20261024T120000", None, false, &NONE).unwrap().instant(AMS);
+        let day = parse_duration("P1D").unwrap().after(start, AMS.into());
         assert_eq!((day - start).num_hours(), 25);
-        let hours = parse_duration("PT24H").unwrap().after(start, AMS);
+        let hours = parse_duration("PT24H").unwrap().after(start, AMS.into());
         assert_eq!((hours - start).num_hours(), 24);
     }
 
