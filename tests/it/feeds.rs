@@ -269,3 +269,61 @@ async fn the_same_feed_again_is_not_read_until_the_refresh_interval() {
     );
     assert_eq!(scheduled(&app).await, 3, "28 October entered the window");
 }
+
+#[tokio::test]
+async fn a_cancelled_event_or_instance_withdraws_its_reminder() {
+    let series = |cancel_second: bool, cancel_single: bool| {
+        let mut text = String::from(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//NL\r\nBEGIN:VEVENT\r\nUID:weekly@p\r\n\
+             DTSTAMP:20261001T120000Z\r\nDTSTART;TZID=Europe/Amsterdam:20261014T100000\r\n\
+             DURATION:PT30M\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nSUMMARY:Fysio\r\n\
+             ATTENDEE;CN=Noah Visser:tel:06-11223344\r\nEND:VEVENT\r\n\
+             BEGIN:VEVENT\r\nUID:single@p\r\nDTSTAMP:20261001T120000Z\r\n\
+             DTSTART:20261015T080000Z\r\nDURATION:PT30M\r\nSUMMARY:Controle\r\n\
+             ATTENDEE;CN=Sanne de Vries:tel:06-12345678\r\n",
+        );
+        if cancel_single {
+            text.push_str("STATUS:CANCELLED\r\nSEQUENCE:1\r\n");
+        }
+        text.push_str("END:VEVENT\r\n");
+        if cancel_second {
+            text.push_str(
+                "BEGIN:VEVENT\r\nUID:weekly@p\r\nRECURRENCE-ID;TZID=Europe/Amsterdam:20261021T100000\r\n\
+                 DTSTAMP:20261002T120000Z\r\nDTSTART;TZID=Europe/Amsterdam:20261021T100000\r\n\
+                 DURATION:PT30M\r\nSTATUS:CANCELLED\r\nSEQUENCE:1\r\nSUMMARY:Fysio\r\nEND:VEVENT\r\n",
+            );
+        }
+        text.push_str("END:VCALENDAR\r\n");
+        text
+    };
+    let app = spawn_app(&series(false, false), morning()).await;
+    app.import().await;
+    let pending = |app: &TestApp| {
+        let store = app.services.store.clone();
+        async move {
+            let from = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+            let mut n = 0;
+            for row in store.report(from, from + ChronoDuration::days(60)).await.unwrap() {
+                for m in store.outbox_for_appointment(row.appointment.id).await.unwrap() {
+                    n += usize::from(m.state == reminderd::domain::OutboxState::Pending);
+                }
+            }
+            n
+        }
+    };
+    assert_eq!(pending(&app).await, 3, "14 and 21 October, and the single visit");
+
+    app.replace_feed(&series(true, true)).await;
+    app.import().await;
+    assert_eq!(scheduled(&app).await, 1, "only 14 October is left");
+    assert_eq!(pending(&app).await, 1);
+    let from = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    let rows = app.services.store.report(from, from + ChronoDuration::days(60)).await.unwrap();
+    let cancelled: Vec<_> = rows
+        .iter()
+        .filter(|r| r.appointment.status == AppointmentStatus::Cancelled)
+        .map(|r| r.appointment.external_id.clone())
+        .collect();
+    assert_eq!(cancelled.len(), 2, "{cancelled:?}");
+    assert!(cancelled.contains(&"single@p".to_string()));
+}
