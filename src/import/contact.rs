@@ -128,14 +128,7 @@ impl ContactRules {
                 c.get(1).or_else(|| c.get(0)).map(|m| m.as_str().trim().to_string())
             }));
         }
-        let mut problems = Vec::new();
-        for raw in candidates.iter().filter(|c| !c.is_empty()) {
-            match Phone::parse(raw, region) {
-                Ok(phone) => return (Some(phone), Vec::new()),
-                Err(e) => problems.push(e.to_string()),
-            }
-        }
-        (None, problems)
+        first_usable_phone(&candidates, region)
     }
 
     fn name(&self, occ: &Occurrence) -> Option<String> {
@@ -175,6 +168,43 @@ impl ContactRules {
             .iter()
             .filter_map(|a| strip_scheme(&a.value, "mailto:"))
             .find(|e| e.contains('@'))
+    }
+}
+
+/// The first number among `candidates` that [`Phone::parse`] accepts, reading national
+/// numbers in `region`; blank candidates are ignored. When none is usable, each
+/// unusable one is returned as a problem that names the input: for the staff page, never
+/// for a log line. Every source reads numbers this way, so a number means the same
+/// whether it came from a calendar feed or a practice database.
+pub fn first_usable_phone<S: AsRef<str>>(
+    candidates: impl IntoIterator<Item = S>,
+    region: Region,
+) -> (Option<Phone>, Vec<String>) {
+    let mut problems = Vec::new();
+    for raw in candidates {
+        let raw = raw.as_ref().trim();
+        if raw.is_empty() {
+            continue;
+        }
+        match Phone::parse(raw, region) {
+            Ok(phone) => return (Some(phone), Vec::new()),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (None, problems)
+}
+
+impl Contact {
+    /// What staff are told about the number: the unusable inputs, or that there was
+    /// none; `None` when a usable number was found.
+    pub fn problem(&self) -> Option<String> {
+        if !self.problems.is_empty() {
+            Some(self.problems.join("; "))
+        } else if self.phone.is_none() {
+            Some("no phone number found".to_string())
+        } else {
+            None
+        }
     }
 }
 
@@ -269,6 +299,17 @@ mod tests {
         assert_eq!(contact.phone, None);
         assert_eq!(contact.problems.len(), 1);
         assert!(contact.problems[0].contains("`06-123`"), "{:?}", contact.problems);
+    }
+
+    #[test]
+    fn the_first_usable_candidate_wins_and_blanks_are_ignored() {
+        let (phone, problems) = first_usable_phone(["", " ", "06-123", "020-1234567"], nl());
+        assert_eq!(phone.unwrap().e164(), "+31201234567");
+        assert_eq!(problems, Vec::<String>::new());
+        let contact =
+            Contact { phone: None, problems: vec!["`06-123` is bad".into()], ..Contact::default() };
+        assert_eq!(contact.problem().as_deref(), Some("`06-123` is bad"));
+        assert_eq!(Contact::default().problem().as_deref(), Some("no phone number found"));
     }
 
     #[test]
