@@ -429,3 +429,94 @@ async fn a_sql_source_reconciles_like_a_calendar_feed() {
     assert_eq!(ids, ["101", "102", "104", "105"], "the cancelled one is not upcoming");
     store.close().await;
 }
+
+#[tokio::test]
+async fn postgres_types_of_its_own_are_read_or_named() {
+    let Some(url) = server_url(PG_ENV, "PostgreSQL SQL-source") else { return };
+    let schema = format!("praktijk_{}", uuid_like());
+    let practice = Practice {
+        url: url.clone(),
+        table: format!("{schema}.afspraken"),
+        cleanup: Some(format!("drop schema if exists {schema} cascade")),
+        _dir: None,
+    };
+    execute(
+        &url,
+        &[
+            &format!("create schema {schema}"),
+            &format!("create type {schema}.toestand as enum ('gepland', 'geannuleerd')"),
+            &format!(
+                "create table {} (id uuid, start timestamptz, status {schema}.toestand, \
+                 bedrag numeric)",
+                practice.table
+            ),
+            &format!(
+                "insert into {} values ('6f1c2b7e-0d4a-4a8e-9d0b-1f2e3d4c5b6a', \
+                 '2026-10-20 09:00:00+02', 'geannuleerd', 12.50)",
+                practice.table
+            ),
+        ],
+    )
+    .await
+    .expect("fill the practice table");
+    let mut settings = SqlSettings {
+        query: format!("select id, start, status from {}", practice.table),
+        columns: ColumnMap::default(),
+        ..settings(&practice)
+    };
+    let got =
+        read_appointments(&settings, "praktijk", window(), AMS, Region::default()).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].external_id, "6f1c2b7e-0d4a-4a8e-9d0b-1f2e3d4c5b6a");
+    assert_eq!(got[0].starts_at, utc("2026-10-20T07:00:00Z"));
+    assert_eq!(got[0].status, AppointmentStatus::Cancelled, "an enum label is read as text");
+
+    // a type that cannot be read is named with its column, before any row is read
+    settings.query = format!("select id, start, bedrag as location from {}", practice.table);
+    let err = read(&settings, "praktijk", window(), AMS, Region::default()).await.unwrap_err();
+    assert!(matches!(err, SqlError::ColumnType { .. }), "{err}");
+    assert!(err.to_string().contains("`location`") && err.to_string().contains("NUMERIC"), "{err}");
+}
+
+#[tokio::test]
+async fn a_mariadb_boolean_status_and_binary_text_are_read() {
+    let Some(url) = server_url(MYSQL_ENV, "MySQL/MariaDB SQL-source") else { return };
+    let table = format!("afspraken_{}", uuid_like());
+    let practice = Practice {
+        url: url.clone(),
+        table: table.clone(),
+        cleanup: Some(format!("drop table if exists {table}")),
+        _dir: None,
+    };
+    execute(
+        &url,
+        &[
+            &format!(
+                "create table {table} (id bigint unsigned, start datetime, geannuleerd boolean, \
+                 naam varbinary(100))"
+            ),
+            &format!(
+                "insert into {table} values (18446744073709551615, '2026-10-29 10:00:00', true, \
+                 'Jan Jansen')"
+            ),
+        ],
+    )
+    .await
+    .expect("fill the practice table");
+    let settings = SqlSettings {
+        query: format!("select * from {table}"),
+        columns: ColumnMap {
+            status: "geannuleerd".into(),
+            customer_name: "naam".into(),
+            ..ColumnMap::default()
+        },
+        ..settings(&practice)
+    };
+    let got =
+        read_appointments(&settings, "praktijk", window(), AMS, Region::default()).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].external_id, "18446744073709551615");
+    assert_eq!(got[0].starts_at, utc("2026-10-29T09:00:00Z"));
+    assert_eq!(got[0].status, AppointmentStatus::Cancelled);
+    assert_eq!(got[0].customer_name.as_deref(), Some("Jan Jansen"));
+}
