@@ -255,8 +255,14 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment
-            .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config", "test_database_url"]))
+        // REMINDERD_CONFIG names the file; REMINDERD_TEST_* belong to the test suite
+        figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|key| {
+                    key != "config" && !key.as_str().to_ascii_lowercase().starts_with("test_")
+                })
+                .split("__"),
+        )
     }
 
     /// Loads, resolves `_file` secrets and validates. Every problem is reported, not

@@ -124,7 +124,7 @@ impl ContactRules {
     /// Extracts the contact of `occ`, reading national numbers in `region`.
     pub fn extract(&self, occ: &Occurrence, region: Region) -> Contact {
         let (phones, problems) = self.phones(occ, region);
-        let phone = phones.iter().find(|p| p.is_mobile()).or(phones.first()).cloned();
+        let phone = preferred(&phones);
         // an unusable number next to a usable one is noise for staff
         let problems = if phone.is_some() { Vec::new() } else { problems };
         Contact {
@@ -155,16 +155,7 @@ impl ContactRules {
                 c.get(1).or_else(|| c.get(0)).map(|m| m.as_str().trim().to_string())
             }));
         }
-        let mut phones: Vec<Phone> = Vec::new();
-        let mut problems = Vec::new();
-        for raw in candidates.iter().filter(|c| !c.is_empty()) {
-            match Phone::parse(raw, region) {
-                Ok(phone) if !phones.contains(&phone) => phones.push(phone),
-                Ok(_) => {}
-                Err(e) => problems.push(e.to_string()),
-            }
-        }
-        (phones, problems)
+        usable_phones(&candidates, region)
     }
 
     fn opt_in(&self, occ: &Occurrence) -> Option<bool> {
@@ -235,6 +226,62 @@ fn yes_or_no(value: &str) -> Option<bool> {
         "yes" | "ja" | "j" | "y" | "true" | "1" | "opt-in" | "optin" => Some(true),
         "no" | "nee" | "n" | "false" | "0" | "opt-out" | "optout" => Some(false),
         _ => None,
+    }
+}
+
+/// Every number among `candidates` that [`Phone::parse`] accepts, reading national
+/// numbers in `region`, in order and without repeats; blank candidates are ignored.
+/// Each unusable one is returned as a problem that names the input: for the staff page,
+/// never for a log line. Every source reads numbers this way, so a number means the
+/// same whether it came from a calendar feed or a practice database.
+pub fn usable_phones<S: AsRef<str>>(
+    candidates: impl IntoIterator<Item = S>,
+    region: Region,
+) -> (Vec<Phone>, Vec<String>) {
+    let mut phones: Vec<Phone> = Vec::new();
+    let mut problems = Vec::new();
+    for raw in candidates {
+        let raw = raw.as_ref().trim();
+        if raw.is_empty() {
+            continue;
+        }
+        match Phone::parse(raw, region) {
+            Ok(phone) if !phones.contains(&phone) => phones.push(phone),
+            Ok(_) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (phones, problems)
+}
+
+/// The number to use among `candidates`: the first mobile one (WhatsApp needs one), else
+/// the first usable one; with the unusable inputs as problems when there is none.
+pub fn first_usable_phone<S: AsRef<str>>(
+    candidates: impl IntoIterator<Item = S>,
+    region: Region,
+) -> (Option<Phone>, Vec<String>) {
+    let (phones, problems) = usable_phones(candidates, region);
+    match preferred(&phones) {
+        Some(phone) => (Some(phone), Vec::new()),
+        None => (None, problems),
+    }
+}
+
+fn preferred(phones: &[Phone]) -> Option<Phone> {
+    phones.iter().find(|p| p.is_mobile()).or(phones.first()).cloned()
+}
+
+impl Contact {
+    /// What staff are told about the number: the unusable inputs, or that there was
+    /// none; `None` when a usable number was found.
+    pub fn problem(&self) -> Option<String> {
+        if !self.problems.is_empty() {
+            Some(self.problems.join("; "))
+        } else if self.phone.is_none() {
+            Some("no phone number found".to_string())
+        } else {
+            None
+        }
     }
 }
 
@@ -329,6 +376,17 @@ mod tests {
         assert_eq!(contact.phone, None);
         assert_eq!(contact.problems.len(), 1);
         assert!(contact.problems[0].contains("`06-123`"), "{:?}", contact.problems);
+    }
+
+    #[test]
+    fn the_first_usable_candidate_wins_and_blanks_are_ignored() {
+        let (phone, problems) = first_usable_phone(["", " ", "06-123", "020-1234567"], nl());
+        assert_eq!(phone.unwrap().e164(), "+31201234567");
+        assert_eq!(problems, Vec::<String>::new());
+        let contact =
+            Contact { phone: None, problems: vec!["`06-123` is bad".into()], ..Contact::default() };
+        assert_eq!(contact.problem().as_deref(), Some("`06-123` is bad"));
+        assert_eq!(Contact::default().problem().as_deref(), Some("no phone number found"));
     }
 
     #[test]

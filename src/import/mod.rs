@@ -1,5 +1,6 @@
 //! Import: calendar sources become appointments.
 pub mod contact;
+pub mod database;
 pub mod fetch;
 pub mod ical;
 pub mod preview;
@@ -47,10 +48,7 @@ pub fn to_appointments(
         .filter(|occ| source.include_all_day || !occ.all_day)
         .map(|occ| {
             let contact = source.contact.extract(occ, options.region);
-            let mut problems = contact.problems;
-            if contact.phone.is_none() && problems.is_empty() {
-                problems.push("no phone number found".to_string());
-            }
+            let contact_problem = contact.problem();
             let cancelled = occ.status.as_deref() == Some("CANCELLED");
             AppointmentInput {
                 external_id: occ.key(),
@@ -63,7 +61,7 @@ pub fn to_appointments(
                 phone_is_mobile: contact.phone.as_ref().is_some_and(|p| p.is_mobile()),
                 customer_phone: contact.phone.map(|p| p.e164().to_string()),
                 customer_email: contact.email,
-                contact_problem: (!problems.is_empty()).then(|| problems.join("; ")),
+                contact_problem,
                 status: if cancelled {
                     AppointmentStatus::Cancelled
                 } else {

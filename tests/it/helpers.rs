@@ -91,7 +91,8 @@ async fn postgres_db(admin: &str) -> TestDb {
     }
 }
 
-fn uuid_like() -> String {
+/// A random suffix for names that must not collide between test runs.
+pub fn uuid_like() -> String {
     use rand::Rng;
     let n: u64 = rand::rng().random();
     format!("{n:016x}")
@@ -107,6 +108,29 @@ fn say_postgres_skipped() {
              (.ci/run does) ***\n"
         );
     });
+}
+
+/// The environment variable naming a MySQL/MariaDB server for the SQL source tests.
+pub const MYSQL_ENV: &str = "REMINDERD_TEST_MYSQL_URL";
+
+/// The URL in `env`, or `None` after saying loudly, once per variable and on the real
+/// stderr, that the tests needing that server are skipped.
+pub fn server_url(env: &'static str, server: &str) -> Option<String> {
+    match std::env::var(env) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            static SAID: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+            let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+            if !said.contains(&env) {
+                said.push(env);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** {server} tests SKIPPED: set {env} to a server URL to run them ***\n"
+                );
+            }
+            None
+        }
+    }
 }
 
 pub async fn open(db: &TestDb) -> Store {

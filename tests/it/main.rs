@@ -1,8 +1,10 @@
 //! One integration-test binary (one link step on a 2-core machine): the store on
-//! every backend, the daemon end to end, and the command line.
+//! every backend, SQL sources on real servers, the daemon end to end, and the command
+//! line.
 
 mod api;
 mod cli;
+mod database;
 mod feeds;
 mod helpers;
 mod store;
