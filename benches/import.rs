@@ -56,6 +56,7 @@ async fn run(events: usize) {
         contact: Default::default(),
         auth: None,
         include_all_day: false,
+        sql: None,
     };
     let window = Window { from: now, to: now + ChronoDuration::days(14) };
 

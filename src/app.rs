@@ -148,6 +148,7 @@ impl Application {
                 contact: s.contact.clone(),
                 auth: feed_auth(s),
                 include_all_day: s.include_all_day,
+                sql: s.sql.clone(),
             })
             .collect();
         let dispatch_wake = Arc::new(Notify::new());

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::Region;
 use crate::import::contact::ContactRules;
+use crate::import::database::SqlSettings;
 use crate::webhook::actions::ReplyTexts;
 
 /// The defaults, with a comment on every key (also printed by `check-config --defaults`).
@@ -138,12 +139,27 @@ pub struct ImportSettings {
     pub max_vanished_from: u32,
 }
 
-/// One calendar feed.
+/// What kind of source a `[[sources]]` table is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    #[default]
+    Ical,
+    Sql,
+}
+
+/// One calendar source: an iCal feed, or a query against the practice's database.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
     pub name: String,
+    /// `ical` (a feed at `url`) or `sql` (a query, in `[sources.sql]`).
+    #[serde(default)]
+    pub kind: SourceKind,
+    #[serde(default)]
     pub url: String,
+    #[serde(default)]
+    pub sql: Option<SqlSettings>,
     #[serde(default, with = "humantime_serde")]
     pub poll_interval: Option<Duration>,
     #[serde(default)]
@@ -284,6 +300,21 @@ impl Settings {
     }
 
     fn read_secret_files(&mut self, figment: &Figment, problems: &mut Vec<String>) {
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            let Some(sql) = source.sql.as_mut() else { continue };
+            let Some(path) = &sql.url_file else { continue };
+            let key = format!("sources.{i}.sql.url");
+            if !sql.url.expose_secret().is_empty() {
+                problems.push(format!("{key} is set and so is {key}_file: set only one"));
+                continue;
+            }
+            match std::fs::read_to_string(path) {
+                Ok(text) => sql.url = SecretString::from(text.trim_end_matches(['\r', '\n'])),
+                Err(e) => {
+                    problems.push(format!("{key}_file: cannot read {} ({e})", path.display()))
+                }
+            }
+        }
         let wa = &mut self.whatsapp;
         let sec = &mut self.security;
         let mut secrets = vec![
@@ -439,8 +470,33 @@ impl Settings {
             } else if !names.insert(source.name.as_str()) {
                 bad(&key, format!("two sources are named `{}`", source.name));
             }
-            if source.url.trim().is_empty() {
-                bad(&key, format!("source `{}` needs a url (or file path)", source.name));
+            match (source.kind, &source.sql) {
+                (SourceKind::Ical, None) if source.url.trim().is_empty() => {
+                    bad(&key, format!("source `{}` needs a url (or file path)", source.name))
+                }
+                (SourceKind::Ical, None) => {}
+                (SourceKind::Ical, Some(_)) => bad(
+                    &key,
+                    format!("source `{}` has a [sql] table: set kind = \"sql\"", source.name),
+                ),
+                (SourceKind::Sql, None) => bad(
+                    &key,
+                    format!(
+                        "source `{}` is kind = \"sql\" but has no [sources.sql] table",
+                        source.name
+                    ),
+                ),
+                (SourceKind::Sql, Some(sql)) => {
+                    if !source.url.is_empty() {
+                        bad(
+                            &key,
+                            format!("source `{}`: the database URL goes in sql.url", source.name),
+                        );
+                    }
+                    if let Err(e) = sql.validate() {
+                        bad(&format!("{key}.sql"), format!("source `{}`: {e}", source.name));
+                    }
+                }
             }
             if source.username.is_some() != source.password.is_some() {
                 bad(

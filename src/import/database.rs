@@ -36,8 +36,12 @@ pub const DEFAULT_DURATION: chrono::Duration = chrono::Duration::minutes(30);
 pub struct SqlSettings {
     /// `postgres://…`, `mysql://…` (or `mariadb://…`) or `sqlite:…`. A secret: it
     /// usually holds a password, so it is neither printed by `Debug` nor serialized.
-    #[serde(deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default = "no_secret", deserialize_with = "de_secret", serialize_with = "ser_secret")]
     pub url: SecretString,
+    /// Or a file holding the URL (systemd credentials, Docker secrets); read when the
+    /// configuration loads.
+    #[serde(default, skip_serializing)]
+    pub url_file: Option<std::path::PathBuf>,
     /// The query; its result columns are read by name.
     pub query: String,
     /// Which result column holds which field.
@@ -55,6 +59,10 @@ pub struct SqlSettings {
     /// How long connecting and running the query may take together.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+fn no_secret() -> SecretString {
+    SecretString::from(String::new())
 }
 
 fn default_timeout() -> Duration {

@@ -113,6 +113,7 @@ mod tests {
             contact: Default::default(),
             auth: None,
             include_all_day: false,
+            sql: None,
         }
     }
 

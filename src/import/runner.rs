@@ -12,13 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::contact::ContactRules;
+use super::database::{SqlError, SqlSettings, read_appointments};
 use super::fetch::{FeedAuth, FetchError, Fetched, Fetcher, Validators, display_location};
 use super::sync::{Planning, Reading, SyncError, SyncReport, VanishGuard, Window, reconcile};
 use super::to_appointments;
 use crate::clock::Clock;
 use crate::domain::Region;
 use crate::rules::RuleSet;
-use crate::store::{FeedVersion, Store, StoreError};
+use crate::store::{FeedVersion, SourceState, Store, StoreError};
 
 /// One configured calendar feed.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub struct SourceSpec {
     pub auth: Option<FeedAuth>,
     /// Whether all-day events become appointments.
     pub include_all_day: bool,
+    /// Set for a source of kind `sql`: the query replaces the feed.
+    pub sql: Option<SqlSettings>,
 }
 
 /// How imports behave, from `[import]`, `[business]` and `[dispatch]`.
@@ -62,6 +65,8 @@ pub enum ImportError {
     Fetch { location: String, source: FetchError },
     #[error("cannot read the feed {location}: {detail}")]
     Parse { location: String, detail: String },
+    #[error("cannot read the database of source `{name}`: {source}")]
+    Sql { name: String, source: SqlError },
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error(transparent)]
@@ -87,6 +92,64 @@ impl Importer {
         options: ImportOptions,
     ) -> Self {
         Importer { store, clock, fetcher, rules, options }
+    }
+
+    /// What is known of the source's last import, if it is recent enough to skip an
+    /// unchanged source (see `import.refresh_interval`).
+    async fn fresh_state(
+        &self,
+        source: &SourceSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SourceState>, StoreError> {
+        let known = self.store.source_state(&source.name).await?;
+        let refresh = chrono::Duration::from_std(self.options.refresh_interval).unwrap_or_default();
+        Ok(known.filter(|k| k.last_success_at.is_some_and(|at| now - at < refresh)))
+    }
+
+    /// The part of time an import at `now` covers.
+    fn window(&self, now: DateTime<Utc>) -> Window {
+        let ahead =
+            chrono::Duration::from_std(self.options.lookahead).unwrap_or(chrono::Duration::MAX);
+        Window { from: now, to: now + ahead }
+    }
+
+    /// A `sql` source: the query's rows, reconciled like a feed. The same rows again
+    /// (by the digest of their fingerprints) write nothing.
+    async fn try_import_sql(
+        &self,
+        source: &SourceSpec,
+        sql: &SqlSettings,
+        known: Option<SourceState>,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, ImportError> {
+        let appointments =
+            read_appointments(sql, &source.name, window, self.options.zone, self.options.region)
+                .await
+                .map_err(|e| ImportError::Sql { name: source.name.clone(), source: e })?;
+        let mut fingerprints: Vec<(&str, String)> =
+            appointments.iter().map(|a| (a.external_id.as_str(), a.fingerprint())).collect();
+        fingerprints.sort_unstable();
+        let mut digest = Sha256::new();
+        for (id, fingerprint) in &fingerprints {
+            digest.update(id.as_bytes());
+            digest.update([0]);
+            digest.update(fingerprint.as_bytes());
+        }
+        let digest = hex::encode(digest.finalize());
+        if known.as_ref().and_then(|k| k.body_sha256.as_deref()) == Some(digest.as_str()) {
+            return Ok(ImportOutcome::Unchanged);
+        }
+        let version = FeedVersion { body_sha256: Some(digest), ..FeedVersion::default() };
+        let reading = Reading {
+            source: &source.name,
+            appointments: &appointments,
+            window,
+            version: &version,
+        };
+        let report =
+            reconcile(&self.store, reading, self.planning(), self.options.guard, now).await?;
+        Ok(ImportOutcome::Applied(report))
     }
 
     /// What planning needs: the rules, the zone and the grace of late bookings.
@@ -139,13 +202,13 @@ impl Importer {
         source: &SourceSpec,
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ImportError> {
-        let known = self.store.source_state(&source.name).await?;
         // Validators and the body digest let an unchanged feed cost one request; but the
         // window moves on, so now and then the feed is read in full regardless.
-        let refresh = chrono::Duration::from_std(self.options.refresh_interval).unwrap_or_default();
-        let fresh =
-            known.as_ref().and_then(|k| k.last_success_at).is_some_and(|at| now - at < refresh);
-        let known = known.filter(|_| fresh);
+        let known = self.fresh_state(source, now).await?;
+        let window = self.window(now);
+        if let Some(sql) = &source.sql {
+            return self.try_import_sql(source, sql, known, window, now).await;
+        }
         let validators = Validators {
             etag: known.as_ref().and_then(|s| s.etag.clone()),
             last_modified: known.as_ref().and_then(|s| s.last_modified.clone()),
@@ -164,12 +227,6 @@ impl Importer {
         if known.as_ref().and_then(|k| k.body_sha256.as_deref()) == Some(digest.as_str()) {
             return Ok(ImportOutcome::Unchanged);
         }
-        let window = Window {
-            from: now,
-            to: now
-                + chrono::Duration::from_std(self.options.lookahead)
-                    .unwrap_or(chrono::Duration::MAX),
-        };
         let appointments = to_appointments(&text, source, window, &self.options)
             .map_err(|detail| ImportError::Parse { location, detail })?;
         let version = FeedVersion {

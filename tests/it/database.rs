@@ -164,6 +164,7 @@ async fn practice(server: Server) -> Option<Practice> {
 fn settings(practice: &Practice) -> SqlSettings {
     SqlSettings {
         url: SecretString::from(practice.url.clone()),
+        url_file: None,
         query: format!(
             "select afspraak_id, begintijd, eindtijd, patient, telefoon, emailadres, locatie, \
              agenda, afspraakstatus from {}",
@@ -522,4 +523,102 @@ async fn a_mariadb_boolean_status_and_binary_text_are_read() {
     assert_eq!(got[0].starts_at, utc("2026-10-29T09:00:00Z"));
     assert_eq!(got[0].status, AppointmentStatus::Cancelled);
     assert_eq!(got[0].customer_name.as_deref(), Some("Jan Jansen"));
+}
+
+/// A `kind = "sql"` source as a practice configures it: the daemon imports its rows,
+/// plans their reminders, and the same rows again write nothing.
+#[tokio::test]
+async fn a_configured_sql_source_is_imported_by_the_daemon() {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use reminderd::app::Application;
+    use reminderd::clock::Clock;
+    use reminderd::config::{DEFAULTS, Settings};
+    use reminderd::import::runner::ImportOutcome;
+
+    let practice = practice(Server::Sqlite).await.expect("SQLite is always there");
+    let state = tempfile::tempdir().unwrap();
+    let url_file = state.path().join("db-url");
+    std::fs::write(&url_file, format!("{}\n", practice.url)).unwrap();
+    let toml = format!(
+        r#"
+state_dir = "{state}"
+rules_dir = "{rules}"
+[[sources]]
+name = "praktijkdb"
+kind = "sql"
+[sources.sql]
+url_file = "{url_file}"
+query = "select afspraak_id, begintijd, eindtijd, patient, telefoon, emailadres, locatie, agenda, afspraakstatus from {table}"
+[sources.sql.columns]
+id = "afspraak_id"
+start = "begintijd"
+end = "eindtijd"
+customer_name = "patient"
+phone = "telefoon"
+email = "emailadres"
+location = "locatie"
+calendar = "agenda"
+status = "afspraakstatus"
+[server]
+listen = "127.0.0.1:0"
+[whatsapp]
+channel = "log"
+[security]
+secret_key = "0123456789abcdef0123456789abcdef"
+"#,
+        state = state.path().display(),
+        rules = concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules"),
+        url_file = url_file.display(),
+        table = practice.table,
+    );
+    let settings = Settings::from_figment(
+        Figment::new().merge(Toml::string(DEFAULTS)).merge(Toml::string(&toml)),
+    )
+    .expect("a valid sql source")
+    .settings;
+    assert!(!settings.redacted_toml().contains(&practice.url), "the URL is a secret");
+    let app = Application::build(&settings, Clock::manual(window().from)).await.unwrap();
+    let services = app.services().clone();
+    let source = &services.sources[0];
+    let ImportOutcome::Applied(report) = services.importer.import(source).await.unwrap() else {
+        panic!("the first import applies")
+    };
+    assert_eq!(report.inserted, 5);
+    assert!(report.reminders_planned >= 3, "{report:?}");
+    assert_eq!(services.importer.import(source).await.unwrap(), ImportOutcome::Unchanged);
+    let upcoming = services.store.upcoming_appointments(window().from).await.unwrap();
+    assert_eq!(upcoming.len(), 4, "the cancelled row is not upcoming");
+    assert!(upcoming.iter().all(|a| a.source == "praktijkdb"));
+}
+
+#[test]
+fn a_sql_source_without_its_table_or_with_a_url_is_refused_by_the_config() {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    use reminderd::config::{DEFAULTS, Settings};
+    let base = "[whatsapp]\nchannel = \"log\"\n[security]\nsecret_key = \"0123456789abcdef0123456789abcdef\"\n";
+    for (sources, says) in [
+        ("[[sources]]\nname = \"db\"\nkind = \"sql\"\n", "has no [sources.sql] table"),
+        (
+            "[[sources]]\nname = \"db\"\nkind = \"sql\"\nurl = \"postgres://x\"\n[sources.sql]\nurl = \"postgres://x\"\nquery = \"select 1\"\n",
+            "the database URL goes in sql.url",
+        ),
+        (
+            "[[sources]]\nname = \"db\"\n[sources.sql]\nurl = \"postgres://x\"\nquery = \"select 1\"\n",
+            "set kind = \"sql\"",
+        ),
+        (
+            "[[sources]]\nname = \"db\"\nkind = \"sql\"\n[sources.sql]\nurl = \"oracle://x\"\nquery = \"select 1\"\n",
+            "oracle",
+        ),
+    ] {
+        let toml = format!("{sources}{base}");
+        let err = Settings::from_figment(
+            Figment::new().merge(Toml::string(DEFAULTS)).merge(Toml::string(&toml)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(says), "{says}: {err}");
+    }
 }
