@@ -210,3 +210,43 @@ fn every_corpus_file_matches_the_oracle_or_is_listed() {
     println!("{matched} of {with_expected} files with an expected result match the oracle");
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// `reminderd preview --json` prints the corpus format: for every file without a known
+/// difference, the whole array — every field, in the corpus order — equals the oracle's
+/// once the added `contact` objects are taken out.
+#[test]
+fn the_preview_json_equals_the_oracle_file_for_file() {
+    let dir = corpus();
+    let rules = super::contact::ContactRules::default();
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2031, 1, 1).unwrap(),
+    );
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(dir.join("expected")).expect("expected/") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file = name.trim_end_matches(".json");
+        if KNOWN_DIFFERENCES.iter().any(|(f, _, _)| *f == file) {
+            continue;
+        }
+        let bytes = std::fs::read(dir.join("files").join(file)).expect("the .ics file");
+        let text = String::from_utf8_lossy(&bytes);
+        let preview =
+            super::preview::preview(&text, &rules, AMS, crate::domain::Region::default(), from, to)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut ours = serde_json::to_value(&preview.occurrences).expect("JSON");
+        for o in ours.as_array_mut().expect("an array") {
+            o.as_object_mut().expect("an object").remove("contact");
+        }
+        let theirs: Value =
+            serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).expect("expected JSON");
+        compared += 1;
+        if ours != theirs {
+            failures.push(file.to_string());
+        }
+    }
+    assert!(compared >= 50, "the corpus was read: {compared}");
+    assert!(failures.is_empty(), "preview JSON differs from the oracle for {failures:?}");
+}
