@@ -12,7 +12,7 @@ mod value;
 mod vtimezone;
 mod windows_zones;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -26,6 +26,9 @@ pub struct Feed {
     /// One line per event (or instance) that was skipped, naming its UID and the cause.
     /// Never contains personal data beyond the UID.
     pub problems: Vec<String>,
+    /// The UIDs of events that were (partly) skipped: their appointments are not known to
+    /// be gone, so an import must not take them for deleted.
+    pub skipped_uids: BTreeSet<String>,
 }
 
 /// Why a feed could not be read at all.
@@ -122,7 +125,15 @@ pub fn read_feed(
                     .or_insert_with(|| expand::Series::new(uid, generated));
                 entry.add(event);
             }
-            Err(problem) => feed.problems.push(problem),
+            Err(problem) => {
+                // the UID as written, if the line is readable at all
+                let uid = block.lines().find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.trim().eq_ignore_ascii_case("UID").then(|| value.trim().to_string())
+                });
+                feed.skipped_uids.extend(uid.filter(|u| !u.is_empty()));
+                feed.problems.push(problem)
+            }
         }
     }
     let window = expand::Window { from, to, zone, zones: &zones };

@@ -100,7 +100,7 @@ impl Series {
                         overrides.insert(slot, event);
                     }
                 }
-                Err(e) => feed.problems.push(self.problem(&e)),
+                Err(e) => self.skipped(feed, &e),
             }
         }
 
@@ -108,7 +108,7 @@ impl Series {
         if let Some(master) = master
             && let Err(e) = self.expand_master(master, recurring, &overrides, &edits, window, feed)
         {
-            feed.problems.push(self.problem(&e));
+            self.skipped(feed, &e);
         }
         for (slot, event) in overrides {
             let rid = match slot {
@@ -128,7 +128,7 @@ impl Series {
                         ));
                     }
                 }
-                Err(e) => feed.problems.push(self.problem(&e)),
+                Err(e) => self.skipped(feed, &e),
             }
         }
     }
@@ -179,8 +179,12 @@ impl Series {
         Ok(())
     }
 
-    fn problem(&self, what: &str) -> String {
-        format!("event `{}`: {what}; it was skipped", self.uid)
+    /// Records that (part of) this event could not be read.
+    fn skipped(&self, feed: &mut Feed, what: &str) {
+        feed.problems.push(format!("event `{}`: {what}; it was skipped", self.uid));
+        if !self.uid_is_generated {
+            feed.skipped_uids.insert(self.uid.clone());
+        }
     }
 
     fn occurrence(

@@ -256,3 +256,14 @@ fn a_vtimezone_that_cannot_be_read_costs_only_its_events_and_says_why() {
         "{problem}"
     );
 }
+
+#[test]
+fn an_event_that_cannot_be_placed_is_named_so_its_appointment_is_not_taken_for_deleted() {
+    let text = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:mars@p\r\nDTSTART;TZID=Mars/Olympus:20261020T100000\r\n\
+                END:VEVENT\r\nBEGIN:VEVENT\r\nUID:ok@p\r\nDTSTART:20261020T080000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let from = Utc.with_ymd_and_hms(2026, 10, 13, 0, 0, 0).unwrap();
+    let feed = read_feed(text, AMS, from, from + chrono::Duration::days(14)).unwrap();
+    assert_eq!(feed.occurrences.len(), 1);
+    assert!(feed.problems[0].contains("Mars/Olympus"), "{:?}", feed.problems);
+    assert_eq!(feed.skipped_uids.iter().collect::<Vec<_>>(), ["mars@p"]);
+}
