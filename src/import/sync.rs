@@ -181,20 +181,8 @@ async fn apply_batch(
     if batch.is_empty() {
         return Ok(());
     }
-    let ids = tx.upsert_appointments(source, batch, now).await?;
     // planning sees the rows as stored (a kept reply, a cleared one)
-    let stored = tx.appointments_by_id(&ids).await?;
-    if stored.len() != ids.len() {
-        return Err(StoreError::Corrupt {
-            table: "appointments",
-            column: "id",
-            detail: format!(
-                "{} of {} upserted appointments vanished inside their own transaction",
-                ids.len() - stored.len(),
-                ids.len()
-            ),
-        });
-    }
+    let stored = tx.upsert_appointments(source, batch, now).await?;
     let (planned, cancelled) = replan_all(tx, &stored, planning, now).await?;
     report.reminders_planned += planned;
     report.reminders_cancelled += cancelled;

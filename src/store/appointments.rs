@@ -121,6 +121,15 @@ macro_rules! appointment_columns {
 }
 pub(super) use appointment_columns;
 
+/// The same columns unqualified, for `returning` (SQLite takes no table alias there).
+macro_rules! appointment_fields {
+    () => {
+        r#"id, source, external_id, starts_at, ends_at, summary, location, calendar,
+           customer_name, customer_phone, phone_is_mobile, customer_email, contact_problem,
+           status, reply, reply_at"#
+    };
+}
+
 const SELECT_BY_ID: &str =
     concat!("select ", appointment_columns!(), " from appointments a where a.id = $1");
 
@@ -258,7 +267,8 @@ impl Tx {
 
     /// Inserts or updates many appointments by (source, external id), with the same
     /// semantics as [`Tx::upsert_appointment`], [`UPSERT_BATCH`] rows per statement.
-    /// Returns each input's id, in input order.
+    /// Returns the stored appointments (as `returning` sees them after the update: a
+    /// kept or cleared reply), in input order.
     ///
     /// The external ids must be distinct: PostgreSQL refuses to update one row twice in
     /// one statement (and on SQLite the second row would silently win).
@@ -267,10 +277,10 @@ impl Tx {
         source: &str,
         inputs: &[&AppointmentInput],
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(inputs.len());
+    ) -> Result<Vec<Appointment>> {
+        let mut stored = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(UPSERT_BATCH) {
-            let returned: Vec<(i64, String)> = on_tx!(self, c => {
+            let rows: Vec<AppointmentRow> = on_tx!(self, c => {
                 let mut q = QueryBuilder::new(upsert_columns!());
                 q.push_values(chunk, |mut row, a| {
                     row.push_bind(source)
@@ -290,14 +300,14 @@ impl Tx {
                         .push_bind(now)
                         .push_bind(now);
                 });
-                q.push(upsert_conflict!()).push("returning id, external_id");
+                q.push(upsert_conflict!()).push(concat!("returning ", appointment_fields!()));
                 q.build_query_as().fetch_all(c).await
             })?;
             // `returning` promises no order: match the rows up by external id
-            let by_key: HashMap<&str, i64> =
-                returned.iter().map(|(id, key)| (key.as_str(), *id)).collect();
+            let mut by_key: HashMap<String, AppointmentRow> =
+                rows.into_iter().map(|r| (r.external_id.clone(), r)).collect();
             for a in chunk {
-                let id = by_key.get(a.external_id.as_str()).ok_or_else(|| StoreError::Corrupt {
+                let row = by_key.remove(&a.external_id).ok_or_else(|| StoreError::Corrupt {
                     table: "appointments",
                     column: "external_id",
                     detail: format!(
@@ -305,36 +315,10 @@ impl Tx {
                         a.external_id
                     ),
                 })?;
-                ids.push(*id);
+                stored.push(row.into_domain()?);
             }
         }
-        Ok(ids)
-    }
-
-    /// The appointments with these ids, in the order of `ids`; an id that does not
-    /// exist is left out.
-    pub async fn appointments_by_id(&mut self, ids: &[i64]) -> Result<Vec<Appointment>> {
-        let mut found: HashMap<i64, Appointment> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(ID_BATCH) {
-            let rows: Vec<AppointmentRow> = on_tx!(self, c => {
-                let mut q = QueryBuilder::new(concat!(
-                    "select ",
-                    appointment_columns!(),
-                    " from appointments a where a.id in ("
-                ));
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                q.build_query_as().fetch_all(c).await
-            })?;
-            for row in rows {
-                let a = row.into_domain()?;
-                found.insert(a.id, a);
-            }
-        }
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        Ok(stored)
     }
 
     pub async fn set_appointment_status(

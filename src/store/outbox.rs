@@ -323,7 +323,7 @@ impl Tx {
     ) -> Result<usize> {
         let mut inserted = 0;
         for chunk in messages.chunks(INSERT_BATCH) {
-            let ids: Vec<i64> = on_tx!(self, c => {
+            inserted += on_tx!(self, c => {
                 let mut q = QueryBuilder::new(
                     "insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, \
                      due_at, next_attempt_at, body, reply_to, created_at, updated_at) ",
@@ -341,10 +341,11 @@ impl Tx {
                         .push_bind(now)
                         .push_bind(now);
                 });
-                q.push(" on conflict (dedup_key) do nothing returning id");
-                q.build_query_scalar().fetch_all(c).await
+                // both backends count only the rows actually inserted, not those the
+                // conflict skipped: no need to stream back an id per row
+                q.push(" on conflict (dedup_key) do nothing");
+                q.build().execute(c).await.map(|r| r.rows_affected() as usize)
             })?;
-            inserted += ids.len();
         }
         Ok(inserted)
     }
@@ -418,10 +419,18 @@ impl Tx {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<u64> {
+        // Without statistics SQLite prefers `outbox_due (state = ?)` over a long
+        // `appointment_id in (…)` list, and would walk every pending reminder of every
+        // source once per batch; name the index it must use.
+        let head = match self {
+            Tx::Sqlite(_) => "update outbox indexed by outbox_appointment set",
+            Tx::Postgres(_) => "update outbox set",
+        };
         let mut cancelled = 0;
         for chunk in appointment_ids.chunks(ID_BATCH) {
             cancelled += on_tx!(self, c => {
-                let mut q = QueryBuilder::new("update outbox set state = 'cancelled', detail = ");
+                let mut q = QueryBuilder::new(head);
+                q.push(" state = 'cancelled', detail = ");
                 q.push_bind(detail).push(", updated_at = ").push_bind(now);
                 q.push(" where kind = 'reminder' and state = 'pending' and appointment_id in (");
                 let mut list = q.separated(", ");

@@ -141,19 +141,17 @@ async fn appointments_are_upserted_in_batches_with_the_same_conflict_rules() {
         let refs: Vec<&AppointmentInput> = inputs.iter().collect();
 
         let mut tx = store.begin().await.unwrap();
-        let ids = tx.upsert_appointments("praktijk", &refs, now()).await.unwrap();
-        assert_eq!(ids.len(), n + 2, "{backend}: one id per input");
+        let stored = tx.upsert_appointments("praktijk", &refs, now()).await.unwrap();
+        assert_eq!(stored.len(), n + 2, "{backend}: one row per input");
+        for (a, input) in stored.iter().zip(&inputs) {
+            assert_eq!((&a.external_id, a.starts_at), (&input.external_id, input.starts_at));
+        }
+        let ids: Vec<i64> = stored.iter().map(|a| a.id).collect();
         assert_eq!((ids[UPSERT_BATCH - 1], ids[UPSERT_BATCH]), (moved, kept), "{backend}");
         let mut distinct = ids.clone();
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), n + 2, "{backend}: distinct ids");
-
-        let stored = tx.appointments_by_id(&ids).await.unwrap();
-        assert_eq!(stored.len(), n + 2, "{backend}");
-        for (a, input) in stored.iter().zip(&inputs) {
-            assert_eq!((&a.external_id, a.starts_at), (&input.external_id, input.starts_at));
-        }
         // a changed start resets the answer; another change keeps it
         let m = &stored[UPSERT_BATCH - 1];
         assert_eq!(
@@ -168,6 +166,9 @@ async fn appointments_are_upserted_in_batches_with_the_same_conflict_rules() {
         );
         tx.commit().await.unwrap();
         assert_eq!(store.upcoming_appointments(now()).await.unwrap().len(), n + 2, "{backend}");
+        // what the upsert returned is what was stored
+        assert_eq!(store.appointment(moved).await.unwrap().as_ref(), Some(m), "{backend}");
+        assert_eq!(store.appointment(kept).await.unwrap().as_ref(), Some(k), "{backend}");
 
         // reminders in batches: the dedup key still admits each message once
         let messages: Vec<NewOutbox> = stored
