@@ -106,8 +106,8 @@ pub async fn reconcile(
     let mut report = SyncReport { seen: appointments.len(), ..SyncReport::default() };
     let mut seen = HashSet::with_capacity(appointments.len());
 
-    // New and changed appointments are written in batches: a few statements per
-    // thousand appointments instead of four per appointment.
+    // New and changed appointments are written in batches of UPSERT_BATCH: three or
+    // four statements per batch instead of about four per appointment.
     let mut batch: Vec<&AppointmentInput> = Vec::with_capacity(UPSERT_BATCH);
     let mut in_batch: HashSet<&str> = HashSet::with_capacity(UPSERT_BATCH);
     for input in appointments {

@@ -109,8 +109,9 @@ const INSERT: &str = r#"
     returning id"#;
 
 /// Rows per batched insert: 11 parameters a row keep one statement far below SQLite's
-/// limit of 32,766 bound parameters (PostgreSQL allows 65,535).
-const INSERT_BATCH: usize = 2_000;
+/// limit of 32,766 bound parameters (PostgreSQL allows 65,535); small for the same
+/// reason as `UPSERT_BATCH`.
+const INSERT_BATCH: usize = 200;
 
 const SELECT_BY_ID: &str = concat!("select ", outbox_columns!(), " from outbox where id = $1");
 const SELECT_BY_ID_FOR_UPDATE_PG: &str =
