@@ -42,20 +42,22 @@ pub fn to_appointments(
         // problems name UIDs and causes, never a customer's name or number
         warn!(source = %source.name, %problem, "event skipped");
     }
+    // each occurrence is consumed as it is mapped: its texts move into the appointment
+    // and the rest is freed, rather than holding both lists whole
     Ok(feed
         .occurrences
-        .iter()
+        .into_iter()
         .filter(|occ| source.include_all_day || !occ.all_day)
         .map(|occ| {
-            let contact = source.contact.extract(occ, options.region);
+            let contact = source.contact.extract(&occ, options.region);
             let contact_problem = contact.problem();
             let cancelled = occ.status.as_deref() == Some("CANCELLED");
             AppointmentInput {
                 external_id: occ.key(),
                 starts_at: occ.starts_at,
                 ends_at: occ.ends_at,
-                summary: occ.summary.clone(),
-                location: occ.location.clone().or_else(|| source.default_location.clone()),
+                summary: occ.summary,
+                location: occ.location.or_else(|| source.default_location.clone()),
                 calendar: source.name.clone(),
                 customer_name: contact.name,
                 phone_is_mobile: contact.phone.as_ref().is_some_and(|p| p.is_mobile()),

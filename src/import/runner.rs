@@ -229,6 +229,8 @@ impl Importer {
         }
         let appointments = to_appointments(&text, source, window, &self.options)
             .map_err(|detail| ImportError::Parse { location, detail })?;
+        // the feed text is no longer needed: free it before the database work
+        drop(text);
         let version = FeedVersion {
             etag: validators.etag,
             last_modified: validators.last_modified,

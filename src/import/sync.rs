@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::domain::{Appointment, AppointmentStatus, OutboxKind};
 use crate::rules::{RuleSet, plan};
-use crate::store::{AppointmentInput, FeedVersion, NewOutbox, Store, StoreError, Tx};
+use crate::store::{AppointmentInput, FeedVersion, NewOutbox, Store, StoreError, Tx, UPSERT_BATCH};
 
 /// Everything planning needs besides the appointment.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +106,10 @@ pub async fn reconcile(
     let mut report = SyncReport { seen: appointments.len(), ..SyncReport::default() };
     let mut seen = HashSet::with_capacity(appointments.len());
 
+    // New and changed appointments are written in batches of UPSERT_BATCH: three or
+    // four statements per batch instead of about four per appointment.
+    let mut batch: Vec<&AppointmentInput> = Vec::with_capacity(UPSERT_BATCH);
+    let mut in_batch: HashSet<&str> = HashSet::with_capacity(UPSERT_BATCH);
     for input in appointments {
         seen.insert(input.external_id.as_str());
         let known = existing.get(&input.external_id);
@@ -115,21 +119,27 @@ pub async fn reconcile(
             report.unchanged += 1;
             continue;
         }
-        let id = tx.upsert_appointment(source, input, now).await?;
         if known.is_some() {
             report.updated += 1
         } else {
             report.inserted += 1
         }
-        let appointment = tx.appointment(id).await?.ok_or(StoreError::Corrupt {
-            table: "appointments",
-            column: "id",
-            detail: format!("appointment {id} vanished inside its own transaction"),
-        })?;
-        let (planned, cancelled) = replan(&mut tx, &appointment, planning, now).await?;
-        report.reminders_planned += planned;
-        report.reminders_cancelled += cancelled;
+        // a key repeated in the feed is written after the batch holding its first
+        // copy, as the rows would have been one by one
+        if !in_batch.insert(input.external_id.as_str()) {
+            apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
+            batch.clear();
+            in_batch.clear();
+            in_batch.insert(input.external_id.as_str());
+        }
+        batch.push(input);
+        if batch.len() == UPSERT_BATCH {
+            apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
+            batch.clear();
+            in_batch.clear();
+        }
     }
+    apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
 
     let vanished: Vec<_> = existing
         .values()
@@ -158,6 +168,27 @@ pub async fn reconcile(
     Ok(report)
 }
 
+/// Upserts one batch of new or changed appointments (distinct external ids) and
+/// re-plans their reminders, adding to `report`'s reminder counts.
+async fn apply_batch(
+    tx: &mut Tx,
+    source: &str,
+    batch: &[&AppointmentInput],
+    planning: Planning<'_>,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // planning sees the rows as stored (a kept reply, a cleared one)
+    let stored = tx.upsert_appointments(source, batch, now).await?;
+    let (planned, cancelled) = replan_all(tx, &stored, planning, now).await?;
+    report.reminders_planned += planned;
+    report.reminders_cancelled += cancelled;
+    Ok(())
+}
+
 /// Brings one appointment's reminders in line with its current state: pending ones for
 /// another start time are withdrawn, missing ones enqueued. Returns (planned, cancelled).
 pub async fn replan(
@@ -166,35 +197,57 @@ pub async fn replan(
     planning: Planning<'_>,
     now: DateTime<Utc>,
 ) -> Result<(usize, u64), StoreError> {
-    if !appointment.is_upcoming(now) {
-        let detail = format!("the appointment is {}", appointment.status);
-        let cancelled = tx.cancel_pending_reminders(appointment.id, &detail, now).await?;
-        return Ok((0, cancelled));
-    }
-    let cancelled = tx
-        .cancel_stale_reminders(
-            appointment.id,
-            appointment.starts_at,
-            "the appointment moved to another time",
-            now,
-        )
-        .await?;
-    let mut planned = 0;
-    for p in plan(appointment, planning.rules, now, planning.zone, planning.grace) {
-        let new = NewOutbox {
-            appointment_id: appointment.id,
-            kind: OutboxKind::Reminder,
-            rule: p.rule,
-            dedup_key: p.dedup_key,
-            appointment_start: p.appointment_start,
-            due_at: p.due_at,
-            body: None,
-            reply_to: None,
-        };
-        if tx.insert_outbox(&new, now).await?.is_some() {
-            planned += 1;
+    replan_all(tx, std::slice::from_ref(appointment), planning, now).await
+}
+
+/// [`replan`] for many appointments at once, in a few statements: the reminders of
+/// appointments that no longer take place are withdrawn, those planned for another
+/// start time too, and the missing ones enqueued. Returns (planned, cancelled).
+pub async fn replan_all(
+    tx: &mut Tx,
+    appointments: &[Appointment],
+    planning: Planning<'_>,
+    now: DateTime<Utc>,
+) -> Result<(usize, u64), StoreError> {
+    let mut cancelled = 0;
+    // not upcoming: every pending reminder goes, with the status as the reason
+    let mut gone: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut upcoming = Vec::with_capacity(appointments.len());
+    let mut reminders = Vec::new();
+    for appointment in appointments {
+        if !appointment.is_upcoming(now) {
+            let detail = format!("the appointment is {}", appointment.status);
+            match gone.iter_mut().find(|(d, _)| *d == detail) {
+                Some((_, ids)) => ids.push(appointment.id),
+                None => gone.push((detail, vec![appointment.id])),
+            }
+            continue;
         }
+        upcoming.push(appointment.id);
+        reminders.extend(
+            plan(appointment, planning.rules, now, planning.zone, planning.grace).into_iter().map(
+                |p| NewOutbox {
+                    appointment_id: appointment.id,
+                    kind: OutboxKind::Reminder,
+                    rule: p.rule,
+                    dedup_key: p.dedup_key,
+                    appointment_start: p.appointment_start,
+                    due_at: p.due_at,
+                    body: None,
+                    reply_to: None,
+                },
+            ),
+        );
     }
+    for (detail, ids) in &gone {
+        cancelled += tx.cancel_pending_reminders_batch(ids, detail, now).await?;
+    }
+    if !upcoming.is_empty() {
+        cancelled += tx
+            .cancel_stale_reminders_batch(&upcoming, "the appointment moved to another time", now)
+            .await?;
+    }
+    let planned = tx.insert_outbox_batch(&reminders, now).await?;
     Ok((planned, cancelled))
 }
 
@@ -211,8 +264,8 @@ pub async fn replan_upcoming(
     let mut report = SyncReport { seen: upcoming.len(), ..SyncReport::default() };
     report.reminders_cancelled +=
         tx.cancel_reminders_of_unknown_rules(&planning.rules.names(), now).await?;
-    for appointment in &upcoming {
-        let (planned, cancelled) = replan(&mut tx, appointment, planning, now).await?;
+    for batch in upcoming.chunks(UPSERT_BATCH) {
+        let (planned, cancelled) = replan_all(&mut tx, batch, planning, now).await?;
         report.reminders_planned += planned;
         report.reminders_cancelled += cancelled;
     }

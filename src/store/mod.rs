@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
-pub use appointments::{AppointmentInput, ExistingAppointment};
+pub use appointments::{AppointmentInput, ExistingAppointment, UPSERT_BATCH};
 pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;

@@ -6,7 +6,9 @@
 //! the outcome of the one that took over).
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
+use super::appointments::ID_BATCH;
 use super::{Result, Store, Tx, on_pool, on_tx, word};
 use crate::domain::outbox::OutboxMessage;
 use crate::domain::{Delivery, OutboxKind, OutboxState};
@@ -105,6 +107,11 @@ const INSERT: &str = r#"
     values ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $9)
     on conflict (dedup_key) do nothing
     returning id"#;
+
+/// Rows per batched insert: 11 parameters a row keep one statement far below SQLite's
+/// limit of 32,766 bound parameters (PostgreSQL allows 65,535); small for the same
+/// reason as `UPSERT_BATCH`.
+const INSERT_BATCH: usize = 200;
 
 const SELECT_BY_ID: &str = concat!("select ", outbox_columns!(), " from outbox where id = $1");
 const SELECT_BY_ID_FOR_UPDATE_PG: &str =
@@ -307,6 +314,43 @@ impl Tx {
             .await)?)
     }
 
+    /// Enqueues many messages, [`INSERT_BATCH`] per statement, skipping those whose
+    /// dedup key exists already (as [`Tx::insert_outbox`] does). Returns how many were
+    /// enqueued.
+    pub async fn insert_outbox_batch(
+        &mut self,
+        messages: &[NewOutbox],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let mut inserted = 0;
+        for chunk in messages.chunks(INSERT_BATCH) {
+            inserted += on_tx!(self, c => {
+                let mut q = QueryBuilder::new(
+                    "insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, \
+                     due_at, next_attempt_at, body, reply_to, created_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.appointment_id)
+                        .push_bind(m.kind.as_str())
+                        .push_bind(m.rule.as_str())
+                        .push_bind(m.dedup_key.as_str())
+                        .push_bind(m.appointment_start)
+                        .push_bind(m.due_at)
+                        .push_bind(m.due_at)
+                        .push_bind(m.body.as_deref())
+                        .push_bind(m.reply_to.as_deref())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                // both backends count only the rows actually inserted, not those the
+                // conflict skipped: no need to stream back an id per row
+                q.push(" on conflict (dedup_key) do nothing");
+                q.build().execute(c).await.map(|r| r.rows_affected() as usize)
+            })?;
+        }
+        Ok(inserted)
+    }
+
     pub async fn outbox(&mut self, id: i64) -> Result<Option<OutboxMessage>> {
         let row: Option<OutboxRow> =
             on_tx!(self, c => sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(c).await)?;
@@ -345,6 +389,66 @@ impl Tx {
         let done = on_tx!(self, c => sqlx::query(CANCEL_STALE)
             .bind(appointment_id).bind(current_start).bind(detail).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(done)
+    }
+
+    /// [`Tx::cancel_pending_reminders`] for many appointments at once. Returns how many
+    /// reminders were withdrawn.
+    pub async fn cancel_pending_reminders_batch(
+        &mut self,
+        appointment_ids: &[i64],
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.cancel_reminders_of(appointment_ids, false, detail, now).await
+    }
+
+    /// [`Tx::cancel_stale_reminders`] for many appointments at once, each against its
+    /// start time as stored now. Returns how many reminders were withdrawn.
+    pub async fn cancel_stale_reminders_batch(
+        &mut self,
+        appointment_ids: &[i64],
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.cancel_reminders_of(appointment_ids, true, detail, now).await
+    }
+
+    async fn cancel_reminders_of(
+        &mut self,
+        appointment_ids: &[i64],
+        only_stale: bool,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        // Without statistics SQLite prefers `outbox_due (state = ?)` over a long
+        // `appointment_id in (…)` list, and would walk every pending reminder of every
+        // source once per batch; name the index it must use.
+        let head = match self {
+            Tx::Sqlite(_) => "update outbox indexed by outbox_appointment set",
+            Tx::Postgres(_) => "update outbox set",
+        };
+        let mut cancelled = 0;
+        for chunk in appointment_ids.chunks(ID_BATCH) {
+            cancelled += on_tx!(self, c => {
+                let mut q = QueryBuilder::new(head);
+                q.push(" state = 'cancelled', detail = ");
+                q.push_bind(detail).push(", updated_at = ").push_bind(now);
+                q.push(" where kind = 'reminder' and state = 'pending' and appointment_id in (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                if only_stale {
+                    q.push(
+                        " and appointment_start <> \
+                         (select a.starts_at from appointments a where a.id = outbox.appointment_id)",
+                    );
+                }
+                q.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(cancelled)
     }
 
     /// Withdraws pending reminders of rules that no longer exist.

@@ -5,7 +5,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
-use reminderd::store::{AppointmentInput, AttemptOutcome, FeedVersion, Inserted, NewOutbox, Store};
+use reminderd::store::{
+    AppointmentInput, AttemptOutcome, FeedVersion, Inserted, NewOutbox, Store, UPSERT_BATCH,
+};
 
 use crate::helpers::{databases, open};
 
@@ -112,6 +114,85 @@ async fn an_appointment_is_upserted_by_source_and_external_id() {
         assert_eq!((a.reply, a.starts_at), (Reply::None, start + Duration::hours(2)), "{backend}");
         assert_eq!(a.customer_phone.as_deref(), Some("+31612345678"));
         assert_eq!(store.upcoming_appointments(now()).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn appointments_are_upserted_in_batches_with_the_same_conflict_rules() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let moved = insert(&store, "moved@x", start).await;
+        let kept = insert(&store, "kept@x", start).await;
+        let mut tx = store.begin().await.unwrap();
+        tx.set_reply(moved, Reply::Confirmed, now()).await.unwrap();
+        tx.set_reply(kept, Reply::Confirmed, now()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        // more rows than one statement takes, with the two known ones in the middle
+        let n = UPSERT_BATCH + 500;
+        let mut inputs: Vec<AppointmentInput> = (0..n)
+            .map(|i| input(&format!("new-{i}@x"), start + Duration::minutes(i as i64)))
+            .collect();
+        inputs.insert(UPSERT_BATCH - 1, input("moved@x", start + Duration::hours(2)));
+        let mut changed = input("kept@x", start);
+        changed.summary = Some("Controle (uitgebreid)".into());
+        inputs.insert(UPSERT_BATCH, changed);
+        let refs: Vec<&AppointmentInput> = inputs.iter().collect();
+
+        let mut tx = store.begin().await.unwrap();
+        let stored = tx.upsert_appointments("praktijk", &refs, now()).await.unwrap();
+        assert_eq!(stored.len(), n + 2, "{backend}: one row per input");
+        for (a, input) in stored.iter().zip(&inputs) {
+            assert_eq!((&a.external_id, a.starts_at), (&input.external_id, input.starts_at));
+        }
+        let ids: Vec<i64> = stored.iter().map(|a| a.id).collect();
+        assert_eq!((ids[UPSERT_BATCH - 1], ids[UPSERT_BATCH]), (moved, kept), "{backend}");
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), n + 2, "{backend}: distinct ids");
+        // a changed start resets the answer; another change keeps it
+        let m = &stored[UPSERT_BATCH - 1];
+        assert_eq!(
+            (m.reply, m.reply_at, m.starts_at),
+            (Reply::None, None, start + Duration::hours(2))
+        );
+        let k = &stored[UPSERT_BATCH];
+        assert_eq!(
+            (k.reply, k.summary.as_deref()),
+            (Reply::Confirmed, Some("Controle (uitgebreid)")),
+            "{backend}"
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(store.upcoming_appointments(now()).await.unwrap().len(), n + 2, "{backend}");
+        // what the upsert returned is what was stored
+        assert_eq!(store.appointment(moved).await.unwrap().as_ref(), Some(m), "{backend}");
+        assert_eq!(store.appointment(kept).await.unwrap().as_ref(), Some(k), "{backend}");
+
+        // reminders in batches: the dedup key still admits each message once
+        let messages: Vec<NewOutbox> = stored
+            .iter()
+            .map(|a| reminder(a.id, a.starts_at, a.starts_at - Duration::hours(24)))
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.insert_outbox_batch(&messages[..10], now()).await.unwrap(), 10, "{backend}");
+        assert_eq!(tx.insert_outbox_batch(&messages, now()).await.unwrap(), n + 2 - 10);
+        assert_eq!(tx.insert_outbox_batch(&messages, now()).await.unwrap(), 0, "{backend}");
+        // only the reminders planned for another start than the stored one are stale
+        let stale = reminder(moved, start, start - Duration::hours(24));
+        assert!(tx.insert_outbox(&stale, now()).await.unwrap().is_some());
+        assert_eq!(
+            tx.cancel_stale_reminders_batch(&ids, "moved", now()).await.unwrap(),
+            1,
+            "{backend}"
+        );
+        assert_eq!(
+            tx.cancel_pending_reminders_batch(&ids[..3], "gone", now()).await.unwrap(),
+            3,
+            "{backend}"
+        );
+        tx.commit().await.unwrap();
     })
     .await;
 }
