@@ -7,6 +7,8 @@ pub mod preview;
 pub mod runner;
 pub mod sync;
 
+use std::collections::BTreeSet;
+
 use tracing::warn;
 
 use crate::domain::AppointmentStatus;
@@ -35,6 +37,26 @@ pub fn to_appointments(
     window: sync::Window,
     options: &runner::ImportOptions,
 ) -> Result<Vec<AppointmentInput>, String> {
+    read_appointments(text, source, window, options).map(|r| r.appointments)
+}
+
+/// A feed read for an import: its appointments, and what could not be read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedReading {
+    pub appointments: Vec<AppointmentInput>,
+    /// One line per event that was skipped, naming its UID and the cause (for staff).
+    pub problems: Vec<String>,
+    /// The UIDs of those events: their appointments are kept as they were.
+    pub unreadable: BTreeSet<String>,
+}
+
+/// [`to_appointments`], with the problems.
+pub fn read_appointments(
+    text: &str,
+    source: &runner::SourceSpec,
+    window: sync::Window,
+    options: &runner::ImportOptions,
+) -> Result<FeedReading, String> {
     let feed =
         ical::read_feed(text, options.zone, window.from, window.to).map_err(|e| e.to_string())?;
     check_complete(text)?;
@@ -42,9 +64,10 @@ pub fn to_appointments(
         // problems name UIDs and causes, never a customer's name or number
         warn!(source = %source.name, %problem, "event skipped");
     }
+    let (problems, unreadable) = (feed.problems, feed.skipped_uids);
     // each occurrence is consumed as it is mapped: its texts move into the appointment
     // and the rest is freed, rather than holding both lists whole
-    Ok(feed
+    let appointments = feed
         .occurrences
         .into_iter()
         .filter(|occ| source.include_all_day || !occ.all_day)
@@ -71,7 +94,8 @@ pub fn to_appointments(
                 },
             }
         })
-        .collect())
+        .collect();
+    Ok(FeedReading { appointments, problems, unreadable })
 }
 
 #[cfg(test)]

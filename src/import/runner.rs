@@ -1,6 +1,7 @@
 //! Running imports: fetch a source, read it, reconcile it, and remember how it went —
 //! once on demand, or every poll interval on `tokio-cron-scheduler`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::contact::ContactRules;
-use super::database::{SqlError, SqlSettings, read_appointments};
+use super::database::{SqlError, SqlSettings, read as read_sql};
 use super::fetch::{FeedAuth, FetchError, Fetched, Fetcher, Validators, display_location};
+use super::read_appointments;
 use super::sync::{Planning, Reading, SyncError, SyncReport, VanishGuard, Window, reconcile};
-use super::to_appointments;
 use crate::clock::Clock;
 use crate::domain::Region;
 use crate::rules::RuleSet;
@@ -123,10 +124,13 @@ impl Importer {
         window: Window,
         now: DateTime<Utc>,
     ) -> Result<ImportOutcome, ImportError> {
-        let appointments =
-            read_appointments(sql, &source.name, window, self.options.zone, self.options.region)
-                .await
-                .map_err(|e| ImportError::Sql { name: source.name.clone(), source: e })?;
+        let read = read_sql(sql, &source.name, window, self.options.zone, self.options.region)
+            .await
+            .map_err(|e| ImportError::Sql { name: source.name.clone(), source: e })?;
+        for problem in &read.problems {
+            warn!(%problem, "row skipped");
+        }
+        let appointments = read.appointments;
         let mut fingerprints: Vec<(&str, String)> =
             appointments.iter().map(|a| (a.external_id.as_str(), a.fingerprint())).collect();
         fingerprints.sort_unstable();
@@ -146,6 +150,9 @@ impl Importer {
             appointments: &appointments,
             window,
             version: &version,
+            // a row that cannot be read names its position, not a key the store knows
+            unreadable: &BTreeSet::new(),
+            problems: &read.problems,
         };
         let report =
             reconcile(&self.store, reading, self.planning(), self.options.guard, now).await?;
@@ -227,7 +234,7 @@ impl Importer {
         if known.as_ref().and_then(|k| k.body_sha256.as_deref()) == Some(digest.as_str()) {
             return Ok(ImportOutcome::Unchanged);
         }
-        let appointments = to_appointments(&text, source, window, &self.options)
+        let read = read_appointments(&text, source, window, &self.options)
             .map_err(|detail| ImportError::Parse { location, detail })?;
         // the feed text is no longer needed: free it before the database work
         drop(text);
@@ -238,9 +245,11 @@ impl Importer {
         };
         let reading = Reading {
             source: &source.name,
-            appointments: &appointments,
+            appointments: &read.appointments,
             window,
             version: &version,
+            unreadable: &read.unreadable,
+            problems: &read.problems,
         };
         let report =
             reconcile(&self.store, reading, self.planning(), self.options.guard, now).await?;

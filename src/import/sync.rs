@@ -2,7 +2,7 @@
 //! says now, and (re)planning the reminders of every appointment that changed — all in
 //! one transaction, so a failure leaves the last good import exactly as it was.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -63,6 +63,23 @@ pub struct Reading<'a> {
     /// The part of time the reading covers.
     pub window: Window,
     pub version: &'a FeedVersion,
+    /// Events the source holds but that could not be read (by UID): their appointments
+    /// are kept as they were, not taken for deleted.
+    pub unreadable: &'a BTreeSet<String>,
+    /// What could not be read, for staff (`/readyz`, the report).
+    pub problems: &'a [String],
+}
+
+impl Reading<'_> {
+    /// Whether a stored appointment belongs to an event that could not be read: its
+    /// external id is the UID, or the UID and an instance's start.
+    fn unreadable(&self, external_id: &str) -> bool {
+        self.unreadable.iter().any(|uid| {
+            external_id
+                .strip_prefix(uid.as_str())
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        })
+    }
 }
 
 /// How much of a source may vanish in one import before it is taken for a broken
@@ -93,7 +110,7 @@ pub async fn reconcile(
     guard: VanishGuard,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
-    let Reading { source, appointments, window, version } = reading;
+    let Reading { source, appointments, window, version, problems, .. } = reading;
     let mut tx = store.begin().await?;
     // on PostgreSQL, one replica at a time imports a source
     tx.lock(&format!("import:{source}")).await?;
@@ -147,6 +164,7 @@ pub async fn reconcile(
             !seen.contains(e.external_id.as_str())
                 && e.status == AppointmentStatus::Scheduled.as_str()
                 && e.starts_at < window.to
+                && !reading.unreadable(&e.external_id)
         })
         .collect();
     let known = existing
@@ -163,7 +181,7 @@ pub async fn reconcile(
             .await?;
         report.removed += 1;
     }
-    tx.record_import_success(source, now, version, appointments.len() as i64).await?;
+    tx.record_import_success(source, now, version, appointments.len() as i64, problems).await?;
     tx.commit().await?;
     Ok(report)
 }

@@ -46,6 +46,7 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
                 "last_attempt_at": s.last_attempt_at,
                 "last_error": s.last_error,
                 "events": s.events,
+                "problems": s.problems.as_deref().map(|p| p.lines().collect::<Vec<_>>()).unwrap_or_default(),
             }),
             None => json!({ "name": name, "ok": false, "last_error": "not imported yet" }),
         })

@@ -18,6 +18,8 @@ pub struct SourceState {
     pub events: i64,
     /// SHA-256 (hex) of the last imported body.
     pub body_sha256: Option<String>,
+    /// What the last good import could not read, one line each (events skipped).
+    pub problems: Option<String>,
 }
 
 /// What identifies the imported version of a feed, to skip it when it comes again.
@@ -31,18 +33,18 @@ pub struct FeedVersion {
 
 const SELECT_ALL: &str = r#"
     select source, last_attempt_at, last_success_at, last_error, etag, last_modified, events,
-           body_sha256
+           body_sha256, problems
     from source_state order by source"#;
 
 const SELECT_ONE: &str = r#"
     select source, last_attempt_at, last_success_at, last_error, etag, last_modified, events,
-           body_sha256
+           body_sha256, problems
     from source_state where source = $1"#;
 
 const SUCCESS: &str = r#"
     insert into source_state (source, last_attempt_at, last_success_at, last_error, etag,
-                              last_modified, events, body_sha256)
-    values ($1, $2, $2, null, $3, $4, $5, $6)
+                              last_modified, events, body_sha256, problems)
+    values ($1, $2, $2, null, $3, $4, $5, $6, $7)
     on conflict (source) do update set
         last_attempt_at = excluded.last_attempt_at,
         last_success_at = excluded.last_success_at,
@@ -50,7 +52,8 @@ const SUCCESS: &str = r#"
         etag = excluded.etag,
         last_modified = excluded.last_modified,
         events = excluded.events,
-        body_sha256 = excluded.body_sha256"#;
+        body_sha256 = excluded.body_sha256,
+        problems = excluded.problems"#;
 
 const UNCHANGED: &str = r#"
     update source_state set last_attempt_at = $2, last_success_at = $2, last_error = null
@@ -97,10 +100,19 @@ impl Tx {
         now: DateTime<Utc>,
         version: &FeedVersion,
         events: i64,
+        problems: &[String],
     ) -> Result<()> {
+        // enough for staff to act on; the log has every line
+        const SHOWN: usize = 20;
+        let mut shown: Vec<&str> = problems.iter().take(SHOWN).map(String::as_str).collect();
+        let more = format!("… and {} more", problems.len().saturating_sub(SHOWN));
+        if problems.len() > SHOWN {
+            shown.push(&more);
+        }
+        let problems = (!shown.is_empty()).then(|| shown.join("\n"));
         on_tx!(self, c => sqlx::query(SUCCESS)
             .bind(source).bind(now).bind(&version.etag).bind(&version.last_modified).bind(events)
-            .bind(&version.body_sha256)
+            .bind(&version.body_sha256).bind(&problems)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }

@@ -415,11 +415,14 @@ async fn a_sql_source_reconciles_like_a_calendar_feed() {
     let planning = Planning { rules: &rules, zone: AMS, grace: chrono::Duration::zero() };
     let now = window().from;
     let version = FeedVersion::default();
+    let none = Default::default();
     let reading = Reading {
         source: "praktijk",
         appointments: &appointments,
         window: window(),
         version: &version,
+        unreadable: &none,
+        problems: &[],
     };
     let guard = VanishGuard { max_share: 0.5, from: 10 };
     let report = reconcile(&store, reading, planning, guard, now).await.unwrap();

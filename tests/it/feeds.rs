@@ -327,3 +327,25 @@ async fn a_cancelled_event_or_instance_withdraws_its_reminder() {
     assert_eq!(cancelled.len(), 2, "{cancelled:?}");
     assert!(cancelled.contains(&"single@p".to_string()));
 }
+
+/// An event whose zone nobody knows cannot be placed in time: it is reported (log and
+/// `/readyz`), and its appointment stays as it was instead of being taken for deleted.
+#[tokio::test]
+async fn an_event_that_cannot_be_read_keeps_its_appointment_and_is_shown_in_readyz() {
+    let app = spawn_app(&feed_of(0..3), morning()).await;
+    app.import().await;
+    assert_eq!(scheduled(&app).await, 3);
+    let broken = feed_of(0..3)
+        .replace("DTSTART:20261015T080000Z", "DTSTART;TZID=Customized Time Zone:20261015T100000");
+    assert_ne!(broken, feed_of(0..3));
+    app.replace_feed(&broken).await;
+    app.import().await;
+    assert_eq!(scheduled(&app).await, 3, "visit-1 is kept");
+    let ready: serde_json::Value =
+        app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let problems = ready["sources"][0]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{ready}");
+    let problem = problems[0].as_str().unwrap();
+    assert!(problem.contains("visit-1@p") && problem.contains("Customized Time Zone"), "{problem}");
+    assert!(!problem.contains("Klant"), "no personal data: {problem}");
+}

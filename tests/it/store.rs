@@ -446,7 +446,8 @@ async fn import_outcomes_are_remembered_per_source() {
             last_modified: None,
             body_sha256: Some("ab".into()),
         };
-        tx.record_import_success("praktijk", now(), &version, 3).await.unwrap();
+        let problems = vec!["event `x@p`: unknown TZID; it was skipped".to_string()];
+        tx.record_import_success("praktijk", now(), &version, 3, &problems).await.unwrap();
         tx.commit().await.unwrap();
         let s = store.source_state("praktijk").await.unwrap().unwrap();
         assert_eq!(
