@@ -10,7 +10,7 @@
 
 mod driver;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -261,6 +261,9 @@ pub struct SqlImport {
     /// One line per skipped row: its position, its id when known, and why. Never a
     /// name, a number or any other value of the row.
     pub problems: Vec<String>,
+    /// The ids of rows that could not be read: their appointments are not known to be
+    /// gone, so an import keeps them as they were.
+    pub unreadable: BTreeSet<String>,
 }
 
 /// Reads the appointments of a SQL source that start in `window`, logging each row
@@ -311,7 +314,10 @@ pub async fn read(
                 n + 1,
                 input.external_id
             )),
-            Err(problem) => import.problems.push(format!("row {}{problem}", n + 1)),
+            Err((id, problem)) => {
+                import.problems.push(format!("row {}{problem}", n + 1));
+                import.unreadable.extend(id);
+            }
         }
     }
     Ok(import)
@@ -390,10 +396,13 @@ struct RowReader<'a> {
 impl RowReader<'_> {
     /// The row's appointment, `None` when it starts outside the window, or why it cannot
     /// be read (a text that follows "row N").
-    fn read(&self, row: &RowCells) -> Result<Option<AppointmentInput>, String> {
-        let id = self.text(row, Field::Id).map_err(|e| format!(": {e}"))?;
-        let id = id.ok_or_else(|| format!(": the id (column `{}`) is empty", self.columns.id))?;
-        self.read_with_id(row, &id).map_err(|e| format!(" (id {id}): {e}"))
+    /// The row's appointment; `None` outside the window. A row that cannot be read
+    /// gives its id (when that much could be read) and the problem.
+    fn read(&self, row: &RowCells) -> Result<Option<AppointmentInput>, (Option<String>, String)> {
+        let id = self.text(row, Field::Id).map_err(|e| (None, format!(": {e}")))?;
+        let id =
+            id.ok_or_else(|| (None, format!(": the id (column `{}`) is empty", self.columns.id)))?;
+        self.read_with_id(row, &id).map_err(|e| (Some(id.clone()), format!(" (id {id}): {e}")))
     }
 
     fn read_with_id(&self, row: &RowCells, id: &str) -> Result<Option<AppointmentInput>, String> {

@@ -1,7 +1,6 @@
 //! Running imports: fetch a source, read it, reconcile it, and remember how it went —
 //! once on demand, or every poll interval on `tokio-cron-scheduler`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,8 +149,7 @@ impl Importer {
             appointments: &appointments,
             window,
             version: &version,
-            // a row that cannot be read names its position, not a key the store knows
-            unreadable: &BTreeSet::new(),
+            unreadable: &read.unreadable,
             problems: &read.problems,
         };
         let report =

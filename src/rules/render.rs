@@ -70,6 +70,20 @@ pub struct RenderContext<'a> {
     pub default_location: Option<&'a str>,
 }
 
+impl<'a> RenderContext<'a> {
+    /// The context of `appointment`, with its source's default location (from
+    /// `locations`, by source name).
+    pub fn new(
+        appointment: &'a Appointment,
+        zone: Tz,
+        practice: &'a str,
+        locations: &'a std::collections::HashMap<String, String>,
+    ) -> Self {
+        let default_location = locations.get(&appointment.source).map(String::as_str);
+        RenderContext { appointment, zone, practice, default_location }
+    }
+}
+
 impl RenderContext<'_> {
     fn value(&self, p: Placeholder) -> Option<String> {
         let a = self.appointment;

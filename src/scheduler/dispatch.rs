@@ -182,16 +182,12 @@ impl Dispatcher {
                 let Some(rule) = self.rules.get(&message.rule) else {
                     return skip(format!("the rule `{}` no longer exists", message.rule));
                 };
-                let ctx = RenderContext {
-                    appointment: &appointment,
-                    zone: self.options.zone,
-                    practice: &self.options.practice,
-                    default_location: self
-                        .options
-                        .source_locations
-                        .get(&appointment.source)
-                        .map(String::as_str),
-                };
+                let ctx = RenderContext::new(
+                    &appointment,
+                    self.options.zone,
+                    &self.options.practice,
+                    &self.options.source_locations,
+                );
                 let rendered = match rule.render(&ctx) {
                     Ok(r) => r,
                     Err(e) => {

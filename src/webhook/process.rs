@@ -213,16 +213,12 @@ impl InboxProcessor {
             }
             None => {}
         }
-        let ctx = RenderContext {
-            appointment: &appointment,
-            zone: self.options.zone,
-            practice: &self.options.practice,
-            default_location: self
-                .options
-                .source_locations
-                .get(&appointment.source)
-                .map(String::as_str),
-        };
+        let ctx = RenderContext::new(
+            &appointment,
+            self.options.zone,
+            &self.options.practice,
+            &self.options.source_locations,
+        );
         let template = self.options.texts.text(decision.answer);
         let body = match fill(template, &ctx, &Default::default()) {
             Ok(body) => body,

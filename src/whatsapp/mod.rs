@@ -2,6 +2,7 @@
 //! the answers it reads, and the webhooks that come back.
 
 pub mod client;
+mod json;
 pub mod message;
 pub mod response;
 pub mod signature;

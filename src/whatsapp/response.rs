@@ -13,6 +13,8 @@ use std::ops::RangeInclusive;
 
 use serde_json::Value;
 
+use super::json::{ident, integer, text};
+
 /// What to do with a message whose send failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -328,27 +330,6 @@ fn excerpt(body: &[u8]) -> String {
         out.push('…');
     }
     if out.trim().is_empty() { "(empty)".into() } else { out }
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// A string as given, or a JSON number in decimal (ids are sometimes numbers).
-fn ident(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn integer(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 use serde_json::Value;
 
+use super::json::{ident, integer, text};
 use crate::domain::Delivery;
 
 /// The `object` of every WhatsApp Business Account webhook.
@@ -429,30 +430,6 @@ fn error_codes(v: &Value) -> Vec<i64> {
 /// `v[key]` as an array; empty when absent or not an array.
 fn array<'v>(v: &'v Value, key: &str) -> &'v [Value] {
     v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
-}
-
-/// `v[key]` when it is a string.
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// An identifier: a string as given, or a JSON number written in decimal (template
-/// ids are integers; some fixtures write phone numbers as numbers).
-fn ident(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// An integer given as a JSON integer or as a string of decimal digits.
-fn integer(v: Option<&Value>) -> Option<i64> {
-    match v? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 /// Unix seconds from a string or an integer; 0 when absent or unreadable, which sorts

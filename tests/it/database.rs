@@ -593,6 +593,21 @@ secret_key = "0123456789abcdef0123456789abcdef"
     let upcoming = services.store.upcoming_appointments(window().from).await.unwrap();
     assert_eq!(upcoming.len(), 4, "the cancelled row is not upcoming");
     assert!(upcoming.iter().all(|a| a.source == "praktijkdb"));
+
+    // a row that can no longer be read keeps its appointment (it is not known to be gone)
+    let sql = format!(
+        "update {} set begintijd = 'morgen ergens' where afspraak_id = 101",
+        practice.table
+    );
+    execute(&practice.url, &[&sql]).await.unwrap();
+    let ImportOutcome::Applied(report) = services.importer.import(source).await.unwrap() else {
+        panic!("the changed table is read")
+    };
+    assert_eq!(report.removed, 0, "{report:?}");
+    let upcoming = services.store.upcoming_appointments(window().from).await.unwrap();
+    assert!(upcoming.iter().any(|a| a.external_id == "101"), "101 is kept");
+    let state = services.store.source_state("praktijkdb").await.unwrap().unwrap();
+    assert!(state.problems.unwrap().contains("id 101"));
 }
 
 #[test]

@@ -247,16 +247,18 @@ fn an_unreadable_row_says_why_without_its_values() {
         ),
     ];
     for (cells, expected) in cases {
-        let err = reader(&map).read(&row(cells)).unwrap_err();
+        let (id, err) = reader(&map).read(&row(cells)).unwrap_err();
         assert!(err.contains(expected), "{err}");
+        assert_eq!(id.is_some(), err.contains("(id "), "the id is named when it was read: {err}");
         assert!(
             !err.contains("30-02") && !err.contains("0612345678") && !err.contains("Mars"),
             "{err}"
         );
     }
     let undecodable = RowCells(vec![(Field::Id, Err("invalid utf-8".into()))]);
-    let err = reader(&map).read(&undecodable).unwrap_err();
+    let (id, err) = reader(&map).read(&undecodable).unwrap_err();
     assert!(err.contains("id (column `id`) cannot be read: invalid utf-8"), "{err}");
+    assert_eq!(id, None);
 }
 
 #[test]
