@@ -61,16 +61,10 @@ impl Phone {
             Some(rest) if !rest.starts_with('0') => format!("+{rest}"),
             _ => cleaned.to_string(),
         };
-        let number = phonenumber::parse(Some(region.0), &cleaned)
-            .map_err(|_| PhoneError::NotANumber(raw.to_string()))?;
-        if !number.is_valid() {
-            return Err(PhoneError::Invalid(raw.to_string()));
+        if let Some(phone) = dutch_mobile(&cleaned, region) {
+            return Ok(phone);
         }
-        let mobile = matches!(
-            number.number_type(&phonenumber::metadata::DATABASE),
-            Type::Mobile | Type::FixedLineOrMobile
-        );
-        Ok(Phone { e164: number.format().mode(Mode::E164).to_string(), mobile })
+        parse_with_metadata(raw, &cleaned, region)
     }
 
     /// Rebuilds a number that was stored in E.164 form.
@@ -95,6 +89,47 @@ impl Phone {
     pub fn masked(&self) -> String {
         mask(&self.e164)
     }
+}
+
+/// The full parse, with libphonenumber's metadata for every country.
+fn parse_with_metadata(raw: &str, cleaned: &str, region: Region) -> Result<Phone, PhoneError> {
+    let number = phonenumber::parse(Some(region.0), cleaned)
+        .map_err(|_| PhoneError::NotANumber(raw.to_string()))?;
+    if !number.is_valid() {
+        return Err(PhoneError::Invalid(raw.to_string()));
+    }
+    let mobile = matches!(
+        number.number_type(&phonenumber::metadata::DATABASE),
+        Type::Mobile | Type::FixedLineOrMobile
+    );
+    Ok(Phone { e164: number.format().mode(Mode::E164).to_string(), mobile })
+}
+
+/// Dutch mobile numbers (06-1…06-5 and 06-8, nine digits after the 0), which are most
+/// of a Dutch practice's customers, read without the metadata parser: it costs about
+/// ten microseconds a number, a tenth of a second per 10,000 appointments. Anything
+/// else (another country, a landline, a pager range, a stray character) returns `None`
+/// and takes the full parse. A test checks both agree.
+fn dutch_mobile(cleaned: &str, region: Region) -> Option<Phone> {
+    let (international, rest) = match cleaned.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, cleaned),
+    };
+    if !rest.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '/')) {
+        return None;
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    let national = if international {
+        digits.strip_prefix("31")?
+    } else if region == Region::default() {
+        digits.strip_prefix('0')?
+    } else {
+        return None;
+    };
+    let bytes = national.as_bytes();
+    let mobile_range =
+        bytes.len() == 9 && bytes[0] == b'6' && matches!(bytes[1], b'1'..=b'5' | b'8');
+    mobile_range.then(|| Phone { e164: format!("+31{national}"), mobile: true })
 }
 
 impl fmt::Display for Phone {
@@ -174,5 +209,38 @@ mod tests {
     fn regions_parse_from_their_iso_code() {
         assert_eq!("nl".parse::<Region>().unwrap(), Region::default());
         assert!("XX".parse::<Region>().is_err());
+    }
+
+    #[test]
+    fn the_dutch_mobile_shortcut_agrees_with_the_full_parser() {
+        let nl = Region::default();
+        let mut checked = 0;
+        for second in b'0'..=b'9' {
+            for tail in ["0000000", "1234567", "9876543", "5550123", "9999999"] {
+                let nsn = format!("6{}{tail}", second as char);
+                for written in [
+                    format!("0{nsn}"),
+                    format!("0{}-{}", &nsn[..1], &nsn[1..]),
+                    format!("+31 {} {} {}", &nsn[..1], &nsn[1..5], &nsn[5..]),
+                    format!("+31{nsn}"),
+                    format!("0{} {} {} {}", &nsn[..1], &nsn[1..3], &nsn[3..6], &nsn[6..]),
+                ] {
+                    let full = parse_with_metadata(&written, &written, nl).ok();
+                    let fast = dutch_mobile(&written, nl);
+                    if matches!(second, b'1'..=b'5' | b'8') {
+                        assert!(fast.is_some(), "{written}: a mobile range the shortcut must take");
+                        assert_eq!(fast, full, "{written}: the shortcut and the parser disagree");
+                        checked += 1;
+                    } else {
+                        assert_eq!(fast, None, "{written}: not a mobile range");
+                    }
+                }
+            }
+        }
+        assert!(checked >= 100, "{checked}");
+        // other countries and other regions never take the shortcut
+        assert_eq!(dutch_mobile("+32470123456", nl), None);
+        assert_eq!(dutch_mobile("0612345678", "BE".parse().unwrap()), None);
+        assert_eq!(dutch_mobile("0612345678x", nl), None);
     }
 }
