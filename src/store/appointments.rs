@@ -111,6 +111,16 @@ impl AppointmentRow {
     }
 }
 
+/// What a batched upsert returns: the stored row is the input, except for the
+/// customer's answer, which an unchanged start keeps.
+#[derive(sqlx::FromRow)]
+struct UpsertedRow {
+    id: i64,
+    external_id: String,
+    reply: String,
+    reply_at: Option<DateTime<Utc>>,
+}
+
 /// The columns of [`AppointmentRow`], from `appointments a`, as a literal for `concat!`.
 macro_rules! appointment_columns {
     () => {
@@ -120,15 +130,6 @@ macro_rules! appointment_columns {
     };
 }
 pub(super) use appointment_columns;
-
-/// The same columns unqualified, for `returning` (SQLite takes no table alias there).
-macro_rules! appointment_fields {
-    () => {
-        r#"id, source, external_id, starts_at, ends_at, summary, location, calendar,
-           customer_name, customer_phone, phone_is_mobile, customer_email, contact_problem,
-           status, reply, reply_at"#
-    };
-}
 
 const SELECT_BY_ID: &str =
     concat!("select ", appointment_columns!(), " from appointments a where a.id = $1");
@@ -282,7 +283,7 @@ impl Tx {
     ) -> Result<Vec<Appointment>> {
         let mut stored = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(UPSERT_BATCH) {
-            let rows: Vec<AppointmentRow> = on_tx!(self, c => {
+            let rows: Vec<UpsertedRow> = on_tx!(self, c => {
                 let mut q = QueryBuilder::new(upsert_columns!());
                 q.push_values(chunk, |mut row, a| {
                     row.push_bind(source)
@@ -302,11 +303,13 @@ impl Tx {
                         .push_bind(now)
                         .push_bind(now);
                 });
-                q.push(upsert_conflict!()).push(concat!("returning ", appointment_fields!()));
+                // only what the input does not say: decoding whole rows costs more
+                // than writing them
+                q.push(upsert_conflict!()).push(" returning id, external_id, reply, reply_at");
                 q.build_query_as().fetch_all(c).await
             })?;
             // `returning` promises no order: match the rows up by external id
-            let mut by_key: HashMap<String, AppointmentRow> =
+            let mut by_key: HashMap<String, UpsertedRow> =
                 rows.into_iter().map(|r| (r.external_id.clone(), r)).collect();
             for a in chunk {
                 let row = by_key.remove(&a.external_id).ok_or_else(|| StoreError::Corrupt {
@@ -317,7 +320,24 @@ impl Tx {
                         a.external_id
                     ),
                 })?;
-                stored.push(row.into_domain()?);
+                stored.push(Appointment {
+                    id: row.id,
+                    source: source.to_string(),
+                    external_id: row.external_id,
+                    starts_at: a.starts_at,
+                    ends_at: a.ends_at,
+                    summary: a.summary.clone(),
+                    location: a.location.clone(),
+                    calendar: a.calendar.clone(),
+                    customer_name: a.customer_name.clone(),
+                    customer_phone: a.customer_phone.clone(),
+                    phone_is_mobile: a.phone_is_mobile,
+                    customer_email: a.customer_email.clone(),
+                    contact_problem: a.contact_problem.clone(),
+                    status: a.status,
+                    reply: word("appointments", "reply", &row.reply)?,
+                    reply_at: row.reply_at,
+                });
             }
         }
         Ok(stored)
