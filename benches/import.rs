@@ -19,6 +19,10 @@ use reminderd::import::{ical, to_appointments};
 use reminderd::rules::RuleSet;
 use reminderd::store::Store;
 
+/// The allocator the binary uses (see `src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ZONES: [&str; 4] = ["Europe/Amsterdam", "Europe/London", "America/New_York", "Asia/Tokyo"];
 
 fn main() {
