@@ -198,7 +198,7 @@ fn banner(addr: SocketAddr, config: &Path, lead: Duration, now: DateTime<Utc>) {
         r#"
 reminderd demo
 ==============
-A sample calendar (5 appointments and a weekly series, placed just after this time
+A sample calendar (four appointments and a weekly series, placed just after this time
 tomorrow) is imported now. Reminders go out 24 hours before each appointment, so the
 first one goes out in about {lead}. Nothing reaches WhatsApp: the `log` channel prints
 the exact JSON it would POST to Meta's Cloud API.

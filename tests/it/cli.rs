@@ -104,7 +104,7 @@ fn hash_password_reads_stdin_and_prints_an_argon2_hash() {
 fn the_demo_shows_the_whole_loop() {
     use std::io::{BufRead, BufReader};
     let mut demo = reminderd()
-        .args(["demo", "--port", "0", "--lead", "2s", "--for", "38s"])
+        .args(["demo", "--port", "0", "--lead", "2s", "--for", "24s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
