@@ -305,6 +305,12 @@ async fn preview(config: Option<&Path>, args: PreviewArgs) -> anyhow::Result<Exi
                 eprintln!("no source named `{name}` in the configuration");
                 return Ok(ExitCode::from(2));
             };
+            if source.kind == crate::config::SourceKind::Sql {
+                eprintln!(
+                    "source `{name}` is a database (kind = \"sql\"); preview reads iCal feeds"
+                );
+                return Ok(ExitCode::from(2));
+            }
             let auth = crate::app::feed_auth(source);
             (
                 s.business.time_zone,

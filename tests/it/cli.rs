@@ -295,3 +295,54 @@ fn preview_of_a_broken_feed_fails_naming_the_line() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// `preview --source` uses the configured feed and its contact rules; a database
+/// source is refused with a reason.
+#[test]
+fn preview_reads_a_configured_source_with_its_contact_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.ics");
+    std::fs::write(
+        &feed,
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a@p\r\nDTSTART:20261020T080000Z\r\n\
+         SUMMARY:Jan Jansen - controle\r\nX-KLANT-TEL:06 1234 5678\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let file = dir.path().join("reminderd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[sources]]\nname = \"praktijk\"\nurl = \"{}\"\n[sources.contact]\nphone_properties = [\"X-KLANT-TEL\"]\n\
+             name_pattern = '^(?P<name>.+?) - '\n\
+             [[sources]]\nname = \"db\"\nkind = \"sql\"\n[sources.sql]\nurl = \"sqlite://x.db\"\nquery = \"select 1\"\n\
+             [whatsapp]\nchannel = \"log\"\n[security]\nsecret_key = \"0123456789abcdef0123456789abcdef\"\n",
+            feed.display()
+        ),
+    )
+    .unwrap();
+    let run = |source: &str| {
+        reminderd()
+            .arg("--config")
+            .arg(&file)
+            .args([
+                "preview",
+                "--source",
+                source,
+                "--from",
+                "2026-10-19",
+                "--to",
+                "2026-10-21",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("praktijk");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["contact"]["name"], "Jan Jansen");
+    assert_eq!(json[0]["contact"]["phone"], "+31612345678");
+    let out = run("db");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("preview reads iCal feeds"));
+}
