@@ -43,6 +43,13 @@ const ALL: [(Placeholder, &str); 8] = [
     (Placeholder::Summary, "summary"),
 ];
 
+impl Placeholder {
+    /// Every placeholder.
+    pub fn all() -> impl Iterator<Item = Placeholder> {
+        ALL.iter().map(|(p, _)| *p)
+    }
+}
+
 impl FromStr for Placeholder {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

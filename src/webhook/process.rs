@@ -19,8 +19,8 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::actions::{Effect, ReplyTexts, decide};
 use crate::clock::Clock;
 use crate::domain::{AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey};
-use crate::rules::RenderContext;
 use crate::rules::render::fill;
+use crate::rules::{Placeholder, RenderContext};
 use crate::scheduler::dispatch::parse_callback_data;
 use crate::scheduler::wait_for_work;
 use crate::store::{InboxRow, NewOutbox, Store, StoreError, Tx};
@@ -220,14 +220,7 @@ impl InboxProcessor {
             &self.options.source_locations,
         );
         let template = self.options.texts.text(decision.answer);
-        let body = match fill(template, &ctx, &Default::default()) {
-            Ok(body) => body,
-            Err(e) => {
-                // e.g. {first_name} in a text for a customer without a name: say the rest
-                warn!(error = %e, "answer text incomplete; sending it without the missing part");
-                template.replace(['{', '}'], "")
-            }
-        };
+        let body = answer_text(template, &ctx);
         let answer = NewOutbox {
             appointment_id: appointment.id,
             kind: OutboxKind::Reply,
@@ -240,6 +233,23 @@ impl InboxProcessor {
         };
         Ok(usize::from(tx.insert_outbox(&answer, now).await?.is_some()))
     }
+}
+
+/// An answer text filled in for one appointment. A value the appointment lacks (no
+/// name, no location) is left out rather than failing the answer: the customer still
+/// hears that the tap worked.
+fn answer_text(template: &str, ctx: &RenderContext<'_>) -> String {
+    let blanks = Placeholder::all().map(|p| (p, String::new())).collect();
+    let text = fill(template, ctx, &blanks).unwrap_or_else(|_| template.to_string());
+    // "Dank je wel ! …" → "Dank je wel! …", line by line (a text may have several)
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+            words.join(" ").replace(" !", "!").replace(" ,", ",").replace(" .", ".")
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// A delivery status: applied to the message it names, monotonically.
@@ -275,4 +285,32 @@ async fn status(tx: &mut Tx, s: &StatusUpdate, now: DateTime<Utc>) -> Result<(),
               detail = ?s.error_title, "WhatsApp could not deliver a message");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::domain::appointment::sample;
+
+    #[test]
+    fn an_answer_leaves_out_what_the_appointment_does_not_have() {
+        let mut a = sample();
+        let locations = HashMap::new();
+        let zone = chrono_tz::Europe::Amsterdam;
+        let ctx = RenderContext::new(&a, zone, "Praktijk De Linde", &locations);
+        let text = "Dank je wel {first_name}! Je afspraak op {date} om {time} is bevestigd.";
+        assert_eq!(
+            answer_text(text, &ctx),
+            "Dank je wel Sanne! Je afspraak op woensdag 14 oktober om 10:30 is bevestigd."
+        );
+        a.customer_name = None;
+        let ctx = RenderContext::new(&a, zone, "Praktijk De Linde", &locations);
+        assert_eq!(
+            answer_text(text, &ctx),
+            "Dank je wel! Je afspraak op woensdag 14 oktober om 10:30 is bevestigd."
+        );
+        assert_eq!(answer_text("Hallo {first_name},\nTot dan.", &ctx), "Hallo,\nTot dan.");
+    }
 }
