@@ -86,17 +86,17 @@ pub struct WhatsAppSettings {
     pub channel: ChannelKind,
     pub base_url: String,
     pub api_version: String,
-    #[serde(deserialize_with = "de_lenient_string")]
+    #[serde(deserialize_with = "crate::domain::secret::lenient_string")]
     pub phone_number_id: String,
-    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default, with = "crate::domain::secret")]
     pub access_token: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub access_token_file: Option<PathBuf>,
-    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default, with = "crate::domain::secret")]
     pub app_secret: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub app_secret_file: Option<PathBuf>,
-    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default, with = "crate::domain::secret")]
     pub verify_token: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub verify_token_file: Option<PathBuf>,
@@ -172,12 +172,12 @@ pub struct SourceSettings {
     /// HTTP basic authentication.
     #[serde(default)]
     pub username: Option<String>,
-    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default, with = "crate::domain::secret")]
     pub password: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub password_file: Option<PathBuf>,
     /// HTTP bearer authentication.
-    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default, with = "crate::domain::secret")]
     pub bearer_token: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub bearer_token_file: Option<PathBuf>,
@@ -186,7 +186,7 @@ pub struct SourceSettings {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
-    #[serde(default, deserialize_with = "de_secret", serialize_with = "ser_secret")]
+    #[serde(default, with = "crate::domain::secret")]
     pub secret_key: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub secret_key_file: Option<PathBuf>,
@@ -300,21 +300,6 @@ impl Settings {
     }
 
     fn read_secret_files(&mut self, figment: &Figment, problems: &mut Vec<String>) {
-        for (i, source) in self.sources.iter_mut().enumerate() {
-            let Some(sql) = source.sql.as_mut() else { continue };
-            let Some(path) = &sql.url_file else { continue };
-            let key = format!("sources.{i}.sql.url");
-            if !sql.url.expose_secret().is_empty() {
-                problems.push(format!("{key} is set and so is {key}_file: set only one"));
-                continue;
-            }
-            match std::fs::read_to_string(path) {
-                Ok(text) => sql.url = SecretString::from(text.trim_end_matches(['\r', '\n'])),
-                Err(e) => {
-                    problems.push(format!("{key}_file: cannot read {} ({e})", path.display()))
-                }
-            }
-        }
         let wa = &mut self.whatsapp;
         let sec = &mut self.security;
         let mut secrets = vec![
@@ -334,6 +319,9 @@ impl Settings {
                 &mut source.bearer_token,
                 &source.bearer_token_file,
             ));
+            if let Some(sql) = source.sql.as_mut() {
+                secrets.push((format!("sources.{i}.sql.url"), &mut sql.url, &sql.url_file));
+            }
         }
         for (key, value, file) in secrets {
             let key = key.as_str();
@@ -549,35 +537,6 @@ impl Settings {
     /// The effective configuration as TOML, with every secret replaced.
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}"))
-    }
-}
-
-/// Accepts a string or a number: environment values such as a phone number id are read
-/// as numbers by the environment provider.
-fn de_lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Lenient {
-        S(String),
-        I(i128),
-        F(f64),
-    }
-    Ok(match Lenient::deserialize(d)? {
-        Lenient::S(s) => s,
-        Lenient::I(i) => i.to_string(),
-        Lenient::F(f) => f.to_string(),
-    })
-}
-
-fn de_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    let s = de_lenient_string(d)?;
-    Ok((!s.is_empty()).then(|| SecretString::from(s)))
-}
-
-fn ser_secret<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(_) => s.serialize_str("[redacted]"),
-        None => s.serialize_str(""),
     }
 }
 

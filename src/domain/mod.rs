@@ -39,6 +39,7 @@ pub mod outbox;
 pub mod payload;
 pub mod phone;
 pub mod redact;
+pub mod secret;
 pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};

@@ -10,7 +10,7 @@
 
 mod driver;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tracing::warn;
 
 use self::driver::{Backend, Cell};
+use super::FeedReading;
 use super::contact::{Contact, first_usable_phone};
 use super::sync::Window;
 use crate::domain::time::resolve_local;
@@ -36,8 +37,8 @@ pub const DEFAULT_DURATION: chrono::Duration = chrono::Duration::minutes(30);
 pub struct SqlSettings {
     /// `postgres://…`, `mysql://…` (or `mariadb://…`) or `sqlite:…`. A secret: it
     /// usually holds a password, so it is neither printed by `Debug` nor serialized.
-    #[serde(default = "no_secret", deserialize_with = "de_secret", serialize_with = "ser_secret")]
-    pub url: SecretString,
+    #[serde(default, with = "crate::domain::secret")]
+    pub url: Option<SecretString>,
     /// Or a file holding the URL (systemd credentials, Docker secrets); read when the
     /// configuration loads.
     #[serde(default, skip_serializing)]
@@ -59,10 +60,6 @@ pub struct SqlSettings {
     /// How long connecting and running the query may take together.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
-}
-
-fn no_secret() -> SecretString {
-    SecretString::from(String::new())
 }
 
 fn default_timeout() -> Duration {
@@ -205,7 +202,7 @@ impl SqlSettings {
     /// password.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
-        let url = self.url.expose_secret();
+        let url = self.url.as_ref().map_or("", |u| u.expose_secret());
         if url.trim().is_empty() {
             problems.push("url is empty".to_string());
         } else if Backend::of_url(url).is_none() {
@@ -253,19 +250,6 @@ pub enum SqlError {
     Timeout(Duration),
 }
 
-/// What one reading of a SQL source found.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SqlImport {
-    /// The readable rows whose start lies in the window.
-    pub appointments: Vec<AppointmentInput>,
-    /// One line per skipped row: its position, its id when known, and why. Never a
-    /// name, a number or any other value of the row.
-    pub problems: Vec<String>,
-    /// The ids of rows that could not be read: their appointments are not known to be
-    /// gone, so an import keeps them as they were.
-    pub unreadable: BTreeSet<String>,
-}
-
 /// Reads the appointments of a SQL source that start in `window`, logging each row
 /// that had to be skipped. `calendar_default` names the calendar of rows without one;
 /// `zone` is the business zone; national phone numbers are read in `region`.
@@ -290,7 +274,7 @@ pub async fn read(
     window: Window,
     zone: Tz,
     region: Region,
-) -> Result<SqlImport, SqlError> {
+) -> Result<FeedReading, SqlError> {
     let rows = tokio::time::timeout(settings.timeout, driver::read_table(settings))
         .await
         .map_err(|_| SqlError::Timeout(settings.timeout))??;
@@ -301,7 +285,9 @@ pub async fn read(
         region,
         window,
     };
-    let mut import = SqlImport::default();
+    // rows that cannot be read name their id in `unreadable` (when it was readable),
+    // so an import keeps their appointments as they were
+    let mut import = FeedReading::default();
     let mut seen = HashSet::new();
     for (n, row) in rows.iter().enumerate() {
         match reader.read(row) {
@@ -552,14 +538,6 @@ const CANCELLED: &[&str] = &[
 fn is_cancelled(status: &str) -> bool {
     let first = status.trim().split(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
     CANCELLED.iter().any(|word| first.eq_ignore_ascii_case(word))
-}
-
-fn de_secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-    Ok(SecretString::from(String::deserialize(d)?))
-}
-
-fn ser_secret<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str("[redacted]")
 }
 
 fn de_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {

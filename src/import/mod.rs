@@ -27,6 +27,19 @@ pub fn check_complete(text: &str) -> Result<(), String> {
     }
 }
 
+/// Reads a whole feed's occurrences in `[from, to)`: an error names the line when the
+/// text is not iCalendar or was cut off.
+pub fn read_complete_feed(
+    text: &str,
+    zone: chrono_tz::Tz,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<ical::Feed, String> {
+    let feed = ical::read_feed(text, zone, from, to).map_err(|e| format!("line 1: {e}"))?;
+    check_complete(text)?;
+    Ok(feed)
+}
+
 /// Reads an iCalendar feed into the appointments it holds in `window`. All-day events
 /// are skipped (they are holidays and notes, not visits). Events that cannot be read
 /// are logged and left out; the feed as a whole fails only when the text is not
@@ -40,13 +53,15 @@ pub fn to_appointments(
     read_appointments(text, source, window, options).map(|r| r.appointments)
 }
 
-/// A feed read for an import: its appointments, and what could not be read.
+/// A source read for an import (a feed or a query): its appointments, and what could
+/// not be read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FeedReading {
     pub appointments: Vec<AppointmentInput>,
-    /// One line per event that was skipped, naming its UID and the cause (for staff).
+    /// One line per event or row that was skipped, naming its UID or id and the cause
+    /// (for staff); never a name, a number or another value of the customer's.
     pub problems: Vec<String>,
-    /// The UIDs of those events: their appointments are kept as they were.
+    /// The UIDs (or row ids) of those: their appointments are kept as they were.
     pub unreadable: BTreeSet<String>,
 }
 
@@ -57,9 +72,7 @@ pub fn read_appointments(
     window: sync::Window,
     options: &runner::ImportOptions,
 ) -> Result<FeedReading, String> {
-    let feed =
-        ical::read_feed(text, options.zone, window.from, window.to).map_err(|e| e.to_string())?;
-    check_complete(text)?;
+    let feed = read_complete_feed(text, options.zone, window.from, window.to)?;
     for problem in &feed.problems {
         // problems name UIDs and causes, never a customer's name or number
         warn!(source = %source.name, %problem, "event skipped");

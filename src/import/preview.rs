@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::contact::ContactRules;
-use super::ical::{Occurrence, read_feed};
+use super::ical::Occurrence;
 use crate::domain::Region;
 use crate::domain::time::resolve_local;
 
@@ -70,8 +70,7 @@ pub fn preview(
     to: NaiveDate,
 ) -> Result<Preview, String> {
     let (start, end) = (resolve_local(zone, from.into()), resolve_local(zone, to.into()));
-    let feed = read_feed(text, zone, start, end).map_err(|e| format!("line 1: {e}"))?;
-    super::check_complete(text)?;
+    let feed = super::read_complete_feed(text, zone, start, end)?;
     let mut occurrences: Vec<PreviewOccurrence> =
         feed.occurrences.iter().map(|occ| row(occ, rules, region)).collect();
     occurrences.sort_by(order);

@@ -14,8 +14,8 @@ use tracing::{Instrument, info, info_span, warn};
 use super::contact::ContactRules;
 use super::database::{SqlError, SqlSettings, read as read_sql};
 use super::fetch::{FeedAuth, FetchError, Fetched, Fetcher, Validators, display_location};
-use super::read_appointments;
 use super::sync::{Planning, Reading, SyncError, SyncReport, VanishGuard, Window, reconcile};
+use super::{FeedReading, read_appointments};
 use crate::clock::Clock;
 use crate::domain::Region;
 use crate::rules::RuleSet;
@@ -129,9 +129,8 @@ impl Importer {
         for problem in &read.problems {
             warn!(%problem, "row skipped");
         }
-        let appointments = read.appointments;
         let mut fingerprints: Vec<(&str, String)> =
-            appointments.iter().map(|a| (a.external_id.as_str(), a.fingerprint())).collect();
+            read.appointments.iter().map(|a| (a.external_id.as_str(), a.fingerprint())).collect();
         fingerprints.sort_unstable();
         let mut digest = Sha256::new();
         for (id, fingerprint) in &fingerprints {
@@ -140,13 +139,55 @@ impl Importer {
             digest.update(fingerprint.as_bytes());
         }
         let digest = hex::encode(digest.finalize());
-        if known.as_ref().and_then(|k| k.body_sha256.as_deref()) == Some(digest.as_str()) {
+        if self.unchanged(source, known.as_ref(), &digest, now).await? {
             return Ok(ImportOutcome::Unchanged);
         }
         let version = FeedVersion { body_sha256: Some(digest), ..FeedVersion::default() };
+        self.apply(source, read, window, version, now).await
+    }
+
+    /// Whether a source's content is the one last imported (by its digest); then an
+    /// error an earlier attempt left on record no longer holds. Otherwise nothing is
+    /// written: an unchanged source costs no writes.
+    async fn unchanged(
+        &self,
+        source: &SourceSpec,
+        known: Option<&SourceState>,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let Some(known) = known.filter(|k| k.body_sha256.as_deref() == Some(digest)) else {
+            return Ok(false);
+        };
+        self.recovered(source, known, now).await?;
+        Ok(true)
+    }
+
+    /// Clears the error of an earlier failed attempt, if there is one.
+    async fn recovered(
+        &self,
+        source: &SourceSpec,
+        known: &SourceState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if known.last_error.is_some() {
+            self.store.record_import_unchanged(&source.name, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Reconciles one complete reading of `source` with the store.
+    async fn apply(
+        &self,
+        source: &SourceSpec,
+        read: FeedReading,
+        window: Window,
+        version: FeedVersion,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, ImportError> {
         let reading = Reading {
             source: &source.name,
-            appointments: &appointments,
+            appointments: &read.appointments,
             window,
             version: &version,
             unreadable: &read.unreadable,
@@ -174,14 +215,7 @@ impl Importer {
             let now = self.clock.now();
             let result = self.try_import(source, now).await;
             match &result {
-                Ok(ImportOutcome::Unchanged) => {
-                    tracing::debug!("feed unchanged");
-                    // no writes, unless an earlier failure is still on record
-                    let failed = self.store.source_state(&source.name).await?;
-                    if failed.is_some_and(|s| s.last_error.is_some()) {
-                        self.store.record_import_unchanged(&source.name, now).await?;
-                    }
-                }
+                Ok(ImportOutcome::Unchanged) => tracing::debug!("source unchanged"),
                 Ok(ImportOutcome::Applied(r)) => info!(
                     seen = r.seen,
                     inserted = r.inserted,
@@ -224,12 +258,17 @@ impl Importer {
             .fetch(&source.location, &validators, source.auth.as_ref())
             .await
             .map_err(|e| ImportError::Fetch { location: location.clone(), source: e })?;
-        let (text, validators) = match fetched {
-            Fetched::Unchanged => return Ok(ImportOutcome::Unchanged),
-            Fetched::Body { text, validators } => (text, validators),
+        let (text, validators) = match (fetched, &known) {
+            (Fetched::Body { text, validators }, _) => (text, validators),
+            // a 304 answers the validators of a known import
+            (Fetched::Unchanged, Some(known)) => {
+                self.recovered(source, known, now).await?;
+                return Ok(ImportOutcome::Unchanged);
+            }
+            (Fetched::Unchanged, None) => return Ok(ImportOutcome::Unchanged),
         };
         let digest = hex::encode(Sha256::digest(text.as_bytes()));
-        if known.as_ref().and_then(|k| k.body_sha256.as_deref()) == Some(digest.as_str()) {
+        if self.unchanged(source, known.as_ref(), &digest, now).await? {
             return Ok(ImportOutcome::Unchanged);
         }
         let read = read_appointments(&text, source, window, &self.options)
@@ -241,17 +280,7 @@ impl Importer {
             last_modified: validators.last_modified,
             body_sha256: Some(digest),
         };
-        let reading = Reading {
-            source: &source.name,
-            appointments: &read.appointments,
-            window,
-            version: &version,
-            unreadable: &read.unreadable,
-            problems: &read.problems,
-        };
-        let report =
-            reconcile(&self.store, reading, self.planning(), self.options.guard, now).await?;
-        Ok(ImportOutcome::Applied(report))
+        self.apply(source, read, window, version, now).await
     }
 
     /// Imports every source now, then each again every poll interval until `shutdown`.

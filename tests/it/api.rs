@@ -82,13 +82,17 @@ fn payload_of(request: &Value, index: usize) -> String {
         .to_string()
 }
 
-async fn appointment(app: &TestApp) -> reminderd::domain::Appointment {
-    let rows = app
-        .services
+/// The report's rows of the day before to the day after the appointment.
+async fn rows(app: &TestApp) -> Vec<reminderd::store::ReportRow> {
+    app.services
         .store
         .report(start() - Duration::days(1), start() + Duration::days(1))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn appointment(app: &TestApp) -> reminderd::domain::Appointment {
+    let rows = rows(app).await;
     assert_eq!(rows.len(), 1);
     rows[0].appointment.clone()
 }
@@ -388,12 +392,7 @@ async fn a_moved_appointment_gets_a_new_reminder_and_a_vanished_one_none() {
     // gone from the feed: cancelled, and nothing more goes out
     app.replace_feed("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//NL\r\nBEGIN:VEVENT\r\nUID:other@p\r\nDTSTAMP:20261001T120000Z\r\nDTSTART:20261020T080000Z\r\nDTEND:20261020T083000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").await;
     app.import().await;
-    let rows = app
-        .services
-        .store
-        .report(start() - Duration::days(1), start() + Duration::days(1))
-        .await
-        .unwrap();
+    let rows = rows(&app).await;
     assert_eq!(rows[0].appointment.status, AppointmentStatus::Removed);
 }
 
@@ -419,12 +418,7 @@ async fn a_landline_or_a_missing_number_gets_no_whatsapp_and_staff_see_why() {
     app.clock.set(start() - Duration::hours(24));
     app.dispatch().await;
     assert!(app.sent().await.is_empty(), "nothing goes to WhatsApp");
-    let rows = app
-        .services
-        .store
-        .report(start() - Duration::days(1), start() + Duration::days(1))
-        .await
-        .unwrap();
+    let rows = rows(&app).await;
     assert_eq!(rows.len(), 2);
     for row in &rows {
         assert_eq!(row.reminder_state, Some(OutboxState::Skipped), "{row:?}");

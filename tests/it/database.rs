@@ -163,7 +163,7 @@ async fn practice(server: Server) -> Option<Practice> {
 
 fn settings(practice: &Practice) -> SqlSettings {
     SqlSettings {
-        url: SecretString::from(practice.url.clone()),
+        url: Some(SecretString::from(practice.url.clone())),
         url_file: None,
         query: format!(
             "select afspraak_id, begintijd, eindtijd, patient, telefoon, emailadres, locatie, \
@@ -329,11 +329,11 @@ async fn a_query_that_fails_names_the_cause(server: Server) {
     assert!(err.to_string().contains("_gone"), "{server:?}: {err}");
 
     let mut unreachable = good.clone();
-    unreachable.url = SecretString::from(match server {
+    unreachable.url = Some(SecretString::from(match server {
         Server::Sqlite => format!("{}-missing", practice.url),
         Server::Postgres => "postgres://praktijk:hunter2@127.0.0.1:1/agenda".to_string(),
         Server::MySql => "mysql://praktijk:hunter2@127.0.0.1:1/agenda".to_string(),
-    });
+    }));
     let err = read(&unreachable, "praktijk", window(), AMS, region).await.unwrap_err();
     assert!(matches!(err, SqlError::Connect { .. }), "{server:?}: {err}");
     assert!(!err.to_string().contains("hunter2"), "{server:?}: {err}");
