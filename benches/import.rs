@@ -48,7 +48,7 @@ async fn run(events: usize) {
         lookahead: Duration::from_secs(14 * 86_400),
         zone: chrono_tz::Europe::Amsterdam,
         region: Region::default(),
-        plan_grace: Duration::from_secs(15 * 60),
+        workdays: Default::default(),
         refresh_interval: Duration::from_secs(3600),
         guard: VanishGuard { max_share: 0.5, from: 10 },
     };

@@ -129,7 +129,7 @@ impl Application {
                 lookahead: settings.import.lookahead,
                 zone,
                 region: settings.business.phone_region,
-                plan_grace: settings.dispatch.plan_grace,
+                workdays: settings.business.workdays(),
                 refresh_interval: settings.import.refresh_interval,
                 guard: VanishGuard {
                     max_share: settings.import.max_vanished,

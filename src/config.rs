@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -17,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::domain::Region;
 use crate::import::contact::ContactRules;
 use crate::import::database::SqlSettings;
+use crate::rules::{Holidays, WorkCalendar};
 use crate::webhook::actions::ReplyTexts;
 
 /// The defaults, with a comment on every key (also printed by `check-config --defaults`).
@@ -60,6 +62,21 @@ pub struct BusinessSettings {
     pub time_zone: Tz,
     #[serde(deserialize_with = "de_region", serialize_with = "ser_region")]
     pub phone_region: Region,
+    /// Public holidays, for rules that count working days.
+    pub holidays: Holidays,
+    pub closed_days: Vec<NaiveDate>,
+    pub open_days: Vec<NaiveDate>,
+}
+
+impl BusinessSettings {
+    /// The days the practice works, for planning.
+    pub fn workdays(&self) -> WorkCalendar {
+        WorkCalendar::new(
+            self.holidays,
+            self.closed_days.iter().copied(),
+            self.open_days.iter().copied(),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -119,8 +136,6 @@ pub struct DispatchSettings {
     pub retry_max: Duration,
     #[serde(with = "humantime_serde")]
     pub min_notice: Duration,
-    #[serde(with = "humantime_serde")]
-    pub plan_grace: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -644,6 +659,12 @@ mod tests {
                 err.contains("Europe/Amsterdamm") && err.contains("business.time_zone"),
                 "{err}"
             );
+            jail.create_file("h.toml", "[business]\nholidays = \"be\"\n")?;
+            let err = load_err(Some("h.toml"));
+            assert!(err.contains("business.holidays") && err.contains("be"), "{err}");
+            jail.create_file("c.toml", "[business]\nclosed_days = [\"24 december\"]\n")?;
+            let err = load_err(Some("c.toml"));
+            assert!(err.contains("business.closed_days") && err.contains("c.toml"), "{err}");
             Ok(())
         });
     }

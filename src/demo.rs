@@ -42,7 +42,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("cannot create a temporary directory")?;
     let now = Clock::system().now();
     std::fs::create_dir(dir.path().join("rules"))?;
-    std::fs::write(dir.path().join("rules").join(RULE_NAME), RULE)?;
+    std::fs::write(dir.path().join("rules").join(RULE_NAME), demo_rule())?;
     let feed = dir.path().join("feed.ics");
     std::fs::write(&feed, render_feed(FEED, now, args.lead)?)?;
 
@@ -85,6 +85,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     narration.abort();
     println!("\ndemo stopped; its temporary directory is removed.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The shipped rule, made to send at once and at any hour: the demo's appointments are
+/// booked moments before their reminder is due, and it may run late in the evening.
+fn demo_rule() -> String {
+    RULE.replacen(
+        "\n[template]",
+        "\ngrace = \"0s\"\nquiet_hours = { from = \"00:00\", to = \"00:00\" }\n[template]",
+        1,
+    )
+    .replace("\ngrace = \"10m\"\n", "\n")
+    .replace("\nquiet_hours = { from = \"21:00\", to = \"08:00\", move = \"later\" }\n", "\n")
 }
 
 /// Random secrets for one demo run.

@@ -93,6 +93,8 @@ pub struct OutboxMessage {
     pub delivery: Option<Delivery>,
     pub delivery_at: Option<DateTime<Utc>>,
     pub delivery_error_code: Option<i64>,
+    /// Why a reminder goes at another time than its rule's moment.
+    pub plan_note: Option<String>,
 }
 
 #[cfg(test)]

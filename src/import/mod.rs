@@ -161,7 +161,7 @@ mod tests {
             lookahead: Duration::from_secs(14 * 86_400),
             zone: chrono_tz::Europe::Amsterdam,
             region: Region::default(),
-            plan_grace: Duration::from_secs(0),
+            workdays: Default::default(),
             refresh_interval: Duration::from_secs(3600),
             guard: sync::VanishGuard { max_share: 0.5, from: 10 },
         }

@@ -18,7 +18,7 @@ use super::sync::{Planning, Reading, SyncError, SyncReport, VanishGuard, Window,
 use super::{FeedReading, read_appointments};
 use crate::clock::Clock;
 use crate::domain::Region;
-use crate::rules::RuleSet;
+use crate::rules::{RuleSet, WorkCalendar};
 use crate::store::{FeedVersion, SourceState, Store, StoreError};
 
 /// One configured calendar feed.
@@ -44,7 +44,8 @@ pub struct ImportOptions {
     pub lookahead: Duration,
     pub zone: Tz,
     pub region: Region,
-    pub plan_grace: Duration,
+    /// The practice's working days, for rules that count them.
+    pub workdays: WorkCalendar,
     /// An unchanged feed is still read in full this often (the window moves on).
     pub refresh_interval: Duration,
     pub guard: VanishGuard,
@@ -198,13 +199,9 @@ impl Importer {
         Ok(ImportOutcome::Applied(report))
     }
 
-    /// What planning needs: the rules, the zone and the grace of late bookings.
+    /// What planning needs: the rules, the zone and the working days.
     pub fn planning(&self) -> Planning<'_> {
-        Planning {
-            rules: &self.rules,
-            zone: self.options.zone,
-            grace: chrono::Duration::from_std(self.options.plan_grace).unwrap_or_default(),
-        }
+        Planning { rules: &self.rules, zone: self.options.zone, workdays: &self.options.workdays }
     }
 
     /// Imports one source now. A failure is recorded for `/readyz` and the report, and

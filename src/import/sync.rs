@@ -4,22 +4,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::domain::{Appointment, AppointmentStatus, OutboxKind};
-use crate::rules::{RuleSet, plan};
+pub use crate::rules::Planning;
+use crate::rules::{Decision, Occasion, plan};
 use crate::store::{AppointmentInput, FeedVersion, NewOutbox, Store, StoreError, Tx, UPSERT_BATCH};
-
-/// Everything planning needs besides the appointment.
-#[derive(Clone, Copy, Debug)]
-pub struct Planning<'a> {
-    pub rules: &'a RuleSet,
-    pub zone: Tz,
-    /// See `dispatch.plan_grace`.
-    pub grace: Duration,
-}
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,7 +192,7 @@ async fn apply_batch(
     }
     // planning sees the rows as stored (a kept reply, a cleared one)
     let stored = tx.upsert_appointments(source, batch, now).await?;
-    let (planned, cancelled) = replan_all(tx, &stored, planning, now).await?;
+    let (planned, cancelled) = replan_all(tx, &stored, planning, now, Occasion::Changed).await?;
     report.reminders_planned += planned;
     report.reminders_cancelled += cancelled;
     Ok(())
@@ -214,18 +205,21 @@ pub async fn replan(
     appointment: &Appointment,
     planning: Planning<'_>,
     now: DateTime<Utc>,
+    occasion: Occasion,
 ) -> Result<(usize, u64), StoreError> {
-    replan_all(tx, std::slice::from_ref(appointment), planning, now).await
+    replan_all(tx, std::slice::from_ref(appointment), planning, now, occasion).await
 }
 
 /// [`replan`] for many appointments at once, in a few statements: the reminders of
 /// appointments that no longer take place are withdrawn, those planned for another
-/// start time too, and the missing ones enqueued. Returns (planned, cancelled).
+/// start time too, and the missing ones enqueued — including those decided against, as
+/// `skipped` with the reason. Returns (planned, cancelled).
 pub async fn replan_all(
     tx: &mut Tx,
     appointments: &[Appointment],
     planning: Planning<'_>,
     now: DateTime<Utc>,
+    occasion: Occasion,
 ) -> Result<(usize, u64), StoreError> {
     let mut cancelled = 0;
     // not upcoming: every pending reminder goes, with the status as the reason
@@ -242,20 +236,26 @@ pub async fn replan_all(
             continue;
         }
         upcoming.push(appointment.id);
-        reminders.extend(
-            plan(appointment, planning.rules, now, planning.zone, planning.grace).into_iter().map(
-                |p| NewOutbox {
-                    appointment_id: appointment.id,
-                    kind: OutboxKind::Reminder,
-                    rule: p.rule,
-                    dedup_key: p.dedup_key,
-                    appointment_start: p.appointment_start,
-                    due_at: p.due_at,
-                    body: None,
-                    reply_to: None,
-                },
-            ),
-        );
+        reminders.extend(plan(appointment, planning, now, occasion).into_iter().map(|p| {
+            let plan_note = p.note(planning.zone);
+            let (due_at, skipped) = match p.decision {
+                Decision::Send { at, .. } => (at, None),
+                // on record at the moment it would have gone
+                Decision::Skip { reason } => (now, Some(reason)),
+            };
+            NewOutbox {
+                appointment_id: appointment.id,
+                kind: OutboxKind::Reminder,
+                rule: p.rule,
+                dedup_key: p.dedup_key,
+                appointment_start: p.appointment_start,
+                due_at,
+                body: None,
+                reply_to: None,
+                plan_note,
+                skipped,
+            }
+        }));
     }
     for (detail, ids) in &gone {
         cancelled += tx.cancel_pending_reminders_batch(ids, detail, now).await?;
@@ -265,7 +265,11 @@ pub async fn replan_all(
             .cancel_stale_reminders_batch(&upcoming, "the appointment moved to another time", now)
             .await?;
     }
-    let planned = tx.insert_outbox_batch(&reminders, now).await?;
+    // the ones decided against are on record but not counted as planned
+    let (skipped, to_send): (Vec<_>, Vec<_>) =
+        reminders.into_iter().partition(|r| r.skipped.is_some());
+    tx.insert_outbox_batch(&skipped, now).await?;
+    let planned = tx.insert_outbox_batch(&to_send, now).await?;
     Ok((planned, cancelled))
 }
 
@@ -283,7 +287,8 @@ pub async fn replan_upcoming(
     report.reminders_cancelled +=
         tx.cancel_reminders_of_unknown_rules(&planning.rules.names(), now).await?;
     for batch in upcoming.chunks(UPSERT_BATCH) {
-        let (planned, cancelled) = replan_all(&mut tx, batch, planning, now).await?;
+        let (planned, cancelled) =
+            replan_all(&mut tx, batch, planning, now, Occasion::Review).await?;
         report.reminders_planned += planned;
         report.reminders_cancelled += cancelled;
     }

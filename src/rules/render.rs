@@ -128,6 +128,8 @@ pub enum RenderError {
 pub struct RenderedTemplate {
     pub name: String,
     pub language: String,
+    /// The text header's parameter, when the template has one.
+    pub header: Option<TemplateParams>,
     pub params: TemplateParams,
     pub buttons: Vec<Action>,
 }
@@ -180,11 +182,25 @@ pub fn fill(
 impl Rule {
     /// The template with its parameters filled in for one appointment.
     pub fn render(&self, ctx: &RenderContext<'_>) -> Result<RenderedTemplate, RenderError> {
+        Ok(RenderedTemplate {
+            name: self.template.clone(),
+            language: self.language.clone(),
+            header: self.header.as_ref().map(|h| self.fill_params(h, ctx)).transpose()?,
+            params: self.fill_params(&self.body, ctx)?,
+            buttons: self.buttons.clone(),
+        })
+    }
+
+    fn fill_params(
+        &self,
+        params: &BodyParams,
+        ctx: &RenderContext<'_>,
+    ) -> Result<TemplateParams, RenderError> {
         let one = |label: String, text: &str| -> Result<String, RenderError> {
             let value = sanitize(&fill(text, ctx, &self.defaults)?);
             if value.is_empty() { Err(RenderError::Empty(label)) } else { Ok(value) }
         };
-        let params = match &self.body {
+        Ok(match params {
             BodyParams::Positional(texts) => TemplateParams::Positional(
                 texts
                     .iter()
@@ -198,12 +214,6 @@ impl Rule {
                     .map(|(k, t)| Ok((k.clone(), one(format!("{{{{{k}}}}}"), t)?)))
                     .collect::<Result<_, _>>()?,
             ),
-        };
-        Ok(RenderedTemplate {
-            name: self.template.clone(),
-            language: self.language.clone(),
-            params,
-            buttons: self.buttons.clone(),
         })
     }
 }

@@ -46,8 +46,16 @@ fn calendar_offsets_land_on_local_time_across_the_2026_switches() {
         ("2026-10-25T08:00:00Z", "2026-10-24T16:00:00Z", "2026-10-25T06:00:00Z"),
     ];
     for (start, evening_due, two_hours_due) in cases {
-        assert_eq!(evening.due_at(utc(start), AMS), utc(evening_due), "evening before {start}");
-        assert_eq!(two_hours.due_at(utc(start), AMS), utc(two_hours_due), "2h before {start}");
+        assert_eq!(
+            evening.moment(utc(start), AMS, &WorkCalendar::default()).unwrap(),
+            utc(evening_due),
+            "evening before {start}"
+        );
+        assert_eq!(
+            two_hours.moment(utc(start), AMS, &WorkCalendar::default()).unwrap(),
+            utc(two_hours_due),
+            "2h before {start}"
+        );
     }
 }
 
@@ -55,9 +63,15 @@ fn calendar_offsets_land_on_local_time_across_the_2026_switches() {
 fn a_reminder_at_a_time_that_does_not_exist_moves_forward_by_the_gap() {
     let at_0230 = rule(&EVENING_BEFORE.replace("18:00", "02:30"));
     // appointment Monday 30 March; the day before is the switch day, 02:30 does not exist
-    assert_eq!(at_0230.due_at(utc("2026-03-30T08:00:00Z"), AMS), utc("2026-03-29T01:30:00Z"));
+    assert_eq!(
+        at_0230.moment(utc("2026-03-30T08:00:00Z"), AMS, &WorkCalendar::default()).unwrap(),
+        utc("2026-03-29T01:30:00Z")
+    );
     // appointment Monday 26 October; 02:30 on 25 October happens twice: the first one
-    assert_eq!(at_0230.due_at(utc("2026-10-26T08:00:00Z"), AMS), utc("2026-10-25T00:30:00Z"));
+    assert_eq!(
+        at_0230.moment(utc("2026-10-26T08:00:00Z"), AMS, &WorkCalendar::default()).unwrap(),
+        utc("2026-10-25T00:30:00Z")
+    );
 }
 
 #[test]
@@ -134,13 +148,21 @@ fn named_parameters_are_supported() {
 }
 
 #[test]
+fn a_header_parameter_is_rendered_like_the_body() {
+    let text = format!("{EVENING_BEFORE}header = \"{{date_short}}\"\n");
+    let rendered = rule(&text).render(&ctx(&appointment())).unwrap();
+    assert_eq!(rendered.header, Some(TemplateParams::Positional(vec!["wo 14 okt".into()])));
+    assert_eq!(rule(EVENING_BEFORE).render(&ctx(&appointment())).unwrap().header, None);
+}
+
+#[test]
 fn bad_rule_files_name_every_problem() {
     let cases = [
         (EVENING_BEFORE.replace("18:00", "6pm"), "when.at"),
         (
             EVENING_BEFORE
                 .replace(r#"{ days_before = 1, at = "18:00" }"#, r#"{ days_before = 1 }"#),
-            "when must be",
+            "needs a time of day",
         ),
         (
             EVENING_BEFORE.replace(
@@ -164,6 +186,35 @@ fn bad_rule_files_name_every_problem() {
         ),
         (EVENING_BEFORE.replace("{time}", "{time"), "without a closing"),
         (format!("{EVENING_BEFORE}\nsend_at = 3\n"), "unknown field"),
+        (
+            EVENING_BEFORE.replace("days_before = 1,", "working_days_before = 0,"),
+            "working_days_before must be at least 1",
+        ),
+        (
+            EVENING_BEFORE
+                .replace("\n[template]", "\nquiet_hours = { move = \"sideways\" }\n[template]"),
+            "quiet_hours.move",
+        ),
+        (
+            EVENING_BEFORE.replace("\n[template]", "\nquiet_hours = { from = \"22\" }\n[template]"),
+            "quiet_hours.from",
+        ),
+        (EVENING_BEFORE.replace("\n[template]", "\nunless = \"maybe\"\n[template]"), "unless"),
+        (
+            EVENING_BEFORE.replace("\n[template]", "\n[match]\ntitle = \"(intake\"\n[template]"),
+            "match.title",
+        ),
+        (
+            EVENING_BEFORE.replace("\n[template]", "\n[match]\ncalendars = [\"\"]\n[template]"),
+            "match.calendars",
+        ),
+        (format!("{EVENING_BEFORE}ttl = \"1d\"\n"), "template.ttl"),
+        (
+            format!("{EVENING_BEFORE}header = {{ a = \"{{date}}\", b = \"{{time}}\" }}\n"),
+            "exactly one",
+        ),
+        (format!("{EVENING_BEFORE}header = {{ a = \"{{date}}\" }}\n"), "both be positional"),
+        (format!("{EVENING_BEFORE}header = \"{{datum}}\"\n"), "template.header"),
     ];
     for (text, expected) in cases {
         let errors = Rule::parse("test", &text).expect_err(expected);

@@ -182,6 +182,19 @@ impl Dispatcher {
                 let Some(rule) = self.rules.get(&message.rule) else {
                     return skip(format!("the rule `{}` no longer exists", message.rule));
                 };
+                // the appointment or the customer's answer may have changed since planning
+                if let Some(reason) = rule.excludes(&appointment) {
+                    return skip(reason);
+                }
+                if let Some(ttl) = rule.ttl
+                    && appointment.starts_at - now < duration(ttl)
+                {
+                    return skip(format!(
+                        "less than the template's ttl of {} before the appointment: WhatsApp \
+                         could deliver it afterwards",
+                        humantime::format_duration(ttl)
+                    ));
+                }
                 let ctx = RenderContext::new(
                     &appointment,
                     self.options.zone,
@@ -206,10 +219,8 @@ impl Dispatcher {
                     to,
                     name: rendered.name,
                     language: rendered.language,
-                    parameters: match rendered.params {
-                        TemplateParams::Positional(p) => Parameters::Positional(p),
-                        TemplateParams::Named(n) => Parameters::Named(n),
-                    },
+                    header: rendered.header.map(parameters),
+                    parameters: parameters(rendered.params),
                     quick_replies,
                     callback_data: callback_data(message.id),
                 })))
@@ -274,6 +285,13 @@ impl Dispatcher {
             };
         }
         AttemptOutcome::Retry { at: self.clock.now() + duration(retry_in), code, detail }
+    }
+}
+
+fn parameters(params: TemplateParams) -> Parameters {
+    match params {
+        TemplateParams::Positional(p) => Parameters::Positional(p),
+        TemplateParams::Named(n) => Parameters::Named(n),
     }
 }
 

@@ -25,6 +25,11 @@ pub struct NewOutbox {
     pub due_at: DateTime<Utc>,
     pub body: Option<String>,
     pub reply_to: Option<String>,
+    /// Why it goes at another time than its rule's moment.
+    pub plan_note: Option<String>,
+    /// Planned but decided against, with the reason: stored as `skipped`, so the choice
+    /// is on record and the same reminder is not planned again.
+    pub skipped: Option<String>,
 }
 
 /// How one attempt ended.
@@ -57,6 +62,7 @@ struct OutboxRow {
     delivery: Option<String>,
     delivery_at: Option<DateTime<Utc>>,
     delivery_error_code: Option<i64>,
+    plan_note: Option<String>,
 }
 
 impl OutboxRow {
@@ -85,6 +91,7 @@ impl OutboxRow {
                 .transpose()?,
             delivery_at: self.delivery_at,
             delivery_error_code: self.delivery_error_code,
+            plan_note: self.plan_note,
         })
     }
 }
@@ -97,18 +104,24 @@ macro_rules! outbox_columns {
     () => {
         r#"id, appointment_id, kind, rule, appointment_start, due_at, state, attempts,
            next_attempt_at, body, reply_to, channel, message_id, sent_at, error_code, detail,
-           delivery, delivery_at, delivery_error_code"#
+           delivery, delivery_at, delivery_error_code, plan_note"#
     };
 }
 
 const INSERT: &str = r#"
     insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, due_at,
-                        next_attempt_at, body, reply_to, created_at, updated_at)
-    values ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $9)
+                        next_attempt_at, body, reply_to, created_at, updated_at, state,
+                        detail, plan_note)
+    values ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $9, $10, $11, $12)
     on conflict (dedup_key) do nothing
     returning id"#;
 
-/// Rows per batched insert: 11 parameters a row keep one statement far below SQLite's
+/// The state a new message starts in.
+fn new_state(m: &NewOutbox) -> &'static str {
+    if m.skipped.is_some() { OutboxState::Skipped.as_str() } else { OutboxState::Pending.as_str() }
+}
+
+/// Rows per batched insert: 14 parameters a row keep one statement far below SQLite's
 /// limit of 32,766 bound parameters (PostgreSQL allows 65,535); small for the same
 /// reason as `UPSERT_BATCH`.
 const INSERT_BATCH: usize = 200;
@@ -310,6 +323,9 @@ impl Tx {
             .bind(&m.body)
             .bind(&m.reply_to)
             .bind(now)
+            .bind(new_state(m))
+            .bind(&m.skipped)
+            .bind(&m.plan_note)
             .fetch_optional(c)
             .await)?)
     }
@@ -327,7 +343,8 @@ impl Tx {
             inserted += on_tx!(self, c => {
                 let mut q = QueryBuilder::new(
                     "insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, \
-                     due_at, next_attempt_at, body, reply_to, created_at, updated_at) ",
+                     due_at, next_attempt_at, body, reply_to, created_at, updated_at, state, \
+                     detail, plan_note) ",
                 );
                 q.push_values(chunk, |mut row, m| {
                     row.push_bind(m.appointment_id)
@@ -340,7 +357,10 @@ impl Tx {
                         .push_bind(m.body.as_deref())
                         .push_bind(m.reply_to.as_deref())
                         .push_bind(now)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(new_state(m))
+                        .push_bind(m.skipped.as_deref())
+                        .push_bind(m.plan_note.as_deref());
                 });
                 // both backends count only the rows actually inserted, not those the
                 // conflict skipped: no need to stream back an id per row

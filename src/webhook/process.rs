@@ -230,6 +230,8 @@ impl InboxProcessor {
             due_at: now,
             body: Some(body),
             reply_to: Some(m.id.clone()),
+            plan_note: None,
+            skipped: None,
         };
         Ok(usize::from(tx.insert_outbox(&answer, now).await?.is_some()))
     }

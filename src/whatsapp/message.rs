@@ -49,6 +49,7 @@ pub struct Language {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Component {
+    Header { parameters: Vec<TextParameter> },
     Body { parameters: Vec<TextParameter> },
     Button { sub_type: &'static str, index: String, parameters: Vec<PayloadParameter> },
 }
@@ -89,30 +90,35 @@ pub struct TemplateMessage {
     pub to: String,
     pub name: String,
     pub language: String,
+    /// The text header's one parameter, when the template has one.
+    pub header: Option<Parameters>,
     pub parameters: Parameters,
     /// One payload per quick-reply button, in the template's button order.
     pub quick_replies: Vec<String>,
     pub callback_data: String,
 }
 
+fn text_parameters(parameters: Parameters) -> Vec<TextParameter> {
+    match parameters {
+        Parameters::Positional(values) => values
+            .into_iter()
+            .map(|text| TextParameter { kind: "text", parameter_name: None, text })
+            .collect(),
+        Parameters::Named(values) => values
+            .into_iter()
+            .map(|(name, text)| TextParameter { kind: "text", parameter_name: Some(name), text })
+            .collect(),
+    }
+}
+
 impl SendRequest {
     /// A template message with body parameters and quick-reply payloads.
     pub fn template(m: TemplateMessage) -> SendRequest {
-        let parameters = match m.parameters {
-            Parameters::Positional(values) => values
-                .into_iter()
-                .map(|text| TextParameter { kind: "text", parameter_name: None, text })
-                .collect(),
-            Parameters::Named(values) => values
-                .into_iter()
-                .map(|(name, text)| TextParameter {
-                    kind: "text",
-                    parameter_name: Some(name),
-                    text,
-                })
-                .collect(),
-        };
-        let mut components = vec![Component::Body { parameters }];
+        let mut components = Vec::with_capacity(2 + m.quick_replies.len());
+        if let Some(header) = m.header {
+            components.push(Component::Header { parameters: text_parameters(header) });
+        }
+        components.push(Component::Body { parameters: text_parameters(m.parameters) });
         components.extend(m.quick_replies.into_iter().enumerate().map(|(i, payload)| {
             Component::Button {
                 sub_type: "quick_reply",
@@ -165,6 +171,7 @@ mod tests {
             to: "+31612345678".into(),
             name: "afspraak_herinnering".into(),
             language: "nl".into(),
+            header: None,
             parameters: Parameters::Positional(vec![
                 "Sanne".into(),
                 "dinsdag 14 oktober".into(),
@@ -208,15 +215,21 @@ mod tests {
             to: "+31612345678".into(),
             name: "herinnering".into(),
             language: "nl".into(),
+            header: Some(Parameters::Named(vec![("datum".into(), "di 14 okt".into())])),
             parameters: Parameters::Named(vec![("naam".into(), "Sanne".into())]),
             quick_replies: vec![],
             callback_data: "outbox:1".into(),
         });
         let value = serde_json::to_value(&request).unwrap();
+        // the header's one parameter comes first, named like the body's
         assert_eq!(
             value["template"]["components"],
-            json!([{ "type": "body", "parameters": [
-                { "type": "text", "parameter_name": "naam", "text": "Sanne" } ] }])
+            json!([
+                { "type": "header", "parameters": [
+                    { "type": "text", "parameter_name": "datum", "text": "di 14 okt" } ] },
+                { "type": "body", "parameters": [
+                    { "type": "text", "parameter_name": "naam", "text": "Sanne" } ] }
+            ])
         );
     }
 

@@ -13,7 +13,7 @@ use crate::helpers::{
 };
 
 /// Wednesday 14 October 2026, 10:30 in Amsterdam (summer time, UTC+2).
-fn start() -> DateTime<Utc> {
+pub(crate) fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 14, 8, 30, 0).unwrap()
 }
 
@@ -22,7 +22,7 @@ fn morning_before() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 13, 6, 0, 0).unwrap()
 }
 
-fn feed(start: DateTime<Utc>) -> String {
+pub(crate) fn feed(start: DateTime<Utc>) -> String {
     let t = |d: DateTime<Utc>| d.format("%Y%m%dT%H%M%SZ").to_string();
     format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//NL\r\n\
@@ -34,7 +34,7 @@ fn feed(start: DateTime<Utc>) -> String {
     )
 }
 
-async fn mount_accepting(app: &TestApp) {
+pub(crate) async fn mount_accepting(app: &TestApp) {
     Mock::given(method("POST"))
         .and(path(format!("/v25.0/{PHONE_NUMBER_ID}/messages")))
         .respond_with(accepted("wamid.REMINDER1"))
@@ -43,7 +43,7 @@ async fn mount_accepting(app: &TestApp) {
 }
 
 /// A real quick-reply webhook from the conformance corpus, carrying our payload.
-fn tap_body(payload: &str, context_id: &str, tap_id: &str) -> String {
+pub(crate) fn tap_body(payload: &str, context_id: &str, tap_id: &str) -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/conformance/whatsapp/webhooks/button_quick_reply_pywa.json"
@@ -75,7 +75,7 @@ async fn app_with_sent_reminder() -> (TestApp, Value) {
     (app, request)
 }
 
-fn payload_of(request: &Value, index: usize) -> String {
+pub(crate) fn payload_of(request: &Value, index: usize) -> String {
     request["template"]["components"][1 + index]["parameters"][0]["payload"]
         .as_str()
         .expect("a quick-reply payload")
@@ -91,7 +91,7 @@ async fn rows(app: &TestApp) -> Vec<reminderd::store::ReportRow> {
         .unwrap()
 }
 
-async fn appointment(app: &TestApp) -> reminderd::domain::Appointment {
+pub(crate) async fn appointment(app: &TestApp) -> reminderd::domain::Appointment {
     let rows = rows(app).await;
     assert_eq!(rows.len(), 1);
     rows[0].appointment.clone()

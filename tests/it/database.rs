@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use reminderd::domain::{AppointmentStatus, Phone, Region};
 use reminderd::import::database::{ColumnMap, SqlError, SqlSettings, read, read_appointments};
 use reminderd::import::sync::{Planning, Reading, VanishGuard, Window, reconcile};
-use reminderd::rules::RuleSet;
+use reminderd::rules::{RuleSet, WorkCalendar};
 use reminderd::store::{AppointmentInput, FeedVersion};
 use secrecy::SecretString;
 use sqlx::{Connection, Executor};
@@ -412,7 +412,8 @@ async fn a_sql_source_reconciles_like_a_calendar_feed() {
         RuleSet::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules")))
             .expect("the shipped rules"),
     );
-    let planning = Planning { rules: &rules, zone: AMS, grace: chrono::Duration::zero() };
+    let workdays = WorkCalendar::default();
+    let planning = Planning { rules: &rules, zone: AMS, workdays: &workdays };
     let now = window().from;
     let version = FeedVersion::default();
     let none = Default::default();

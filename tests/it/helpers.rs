@@ -161,10 +161,39 @@ impl Drop for TestApp {
 /// Starts the daemon on `db` with one feed (served at `/calendar.ics` with `feed`),
 /// the shipped rules, and a Graph API fake that accepts every message.
 pub async fn spawn_app_on(db: TestDb, feed: &str, now: DateTime<Utc>) -> TestApp {
+    spawn(db, feed, now, None).await
+}
+
+/// [`spawn_app`] with these rule files (name, text) instead of the shipped ones.
+pub async fn spawn_app_with_rules(
+    feed: &str,
+    now: DateTime<Utc>,
+    rules: &[(&str, &str)],
+) -> TestApp {
+    spawn(sqlite_db(), feed, now, Some(rules)).await
+}
+
+async fn spawn(
+    db: TestDb,
+    feed: &str,
+    now: DateTime<Utc>,
+    rules: Option<&[(&str, &str)]>,
+) -> TestApp {
     let graph = MockServer::start().await;
     let feeds = MockServer::start().await;
     serve_feed(&feeds, feed).await;
     let dir = tempfile::tempdir().expect("temp dir");
+    let rules_dir = match rules {
+        None => concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules").into(),
+        Some(rules) => {
+            let rules_dir = dir.path().join("rules");
+            std::fs::create_dir(&rules_dir).expect("rules dir");
+            for (name, text) in rules {
+                std::fs::write(rules_dir.join(format!("{name}.toml")), text).expect("a rule");
+            }
+            rules_dir
+        }
+    };
     let hash = reminderd::report::session::hash_password(STAFF.1).expect("hash");
     let toml = format!(
         r#"
@@ -193,7 +222,7 @@ secure_cookie = false
 users = [{{ name = "{staff}", password_hash = "{hash}" }}]
 "#,
         state = dir.path().display(),
-        rules = concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules"),
+        rules = rules_dir.display(),
         feeds = feeds.uri(),
         graph = graph.uri(),
         db = db.url,

@@ -7,4 +7,5 @@ mod cli;
 mod database;
 mod feeds;
 mod helpers;
+mod rules;
 mod store;

@@ -62,6 +62,8 @@ fn reminder(appointment_id: i64, start: DateTime<Utc>, due: DateTime<Utc>) -> Ne
         due_at: due,
         body: None,
         reply_to: None,
+        plan_note: None,
+        skipped: None,
     }
 }
 
@@ -206,6 +208,39 @@ async fn a_message_is_enqueued_once_per_dedup_key() {
         assert!(enqueue(&store, &m).await.is_some(), "{backend}");
         assert!(enqueue(&store, &m).await.is_none(), "{backend}: the second is refused");
         assert_eq!(store.outbox_for_appointment(a).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_plan_note_is_kept_and_a_reminder_decided_against_is_on_record_but_never_sent() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let a = insert(&store, "a@x", start).await;
+        let moved = NewOutbox {
+            plan_note: Some("moved out of the quiet hours 21:00–08:00".into()),
+            ..reminder(a, start, now())
+        };
+        let id = enqueue(&store, &moved).await.unwrap();
+        let b = insert(&store, "b@x", start).await;
+        let late = NewOutbox {
+            skipped: Some("booked too late: 35 min before the appointment".into()),
+            ..reminder(b, start, now())
+        };
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.insert_outbox_batch(std::slice::from_ref(&late), now()).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+
+        let stored = store.outbox(id).await.unwrap().unwrap();
+        assert_eq!(stored.plan_note, moved.plan_note, "{backend}");
+        assert_eq!(stored.state, OutboxState::Pending);
+        let skipped = &store.outbox_for_appointment(b).await.unwrap()[0];
+        assert_eq!(skipped.state, OutboxState::Skipped, "{backend}");
+        assert_eq!(skipped.detail, late.skipped, "{backend}");
+        let claimed = store.claim_due(start, start + Duration::minutes(2), 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), [id], "{backend}");
+        // planning it again changes nothing: the decision stands for this start time
+        assert!(enqueue(&store, &late).await.is_none(), "{backend}");
     })
     .await;
 }

@@ -1,0 +1,114 @@
+//! Rules end to end: what planning decided reaches the store and the dispatcher, and a
+//! rule's conditions are checked again just before sending.
+
+use chrono::Duration;
+use reminderd::domain::{OutboxState, Reply};
+use reqwest::StatusCode;
+
+use crate::api::{appointment, feed, mount_accepting, payload_of, start, tap_body};
+use crate::helpers::{spawn_app, spawn_app_with_rules};
+
+fn rule(when: &str, extra: &str) -> String {
+    format!(
+        "when = {when}\nquiet_hours = {{ from = \"00:00\", to = \"00:00\" }}\n{extra}\n\
+         [template]\nname = \"afspraak_herinnering\"\nlanguage = \"nl\"\n\
+         body = [\"{{first_name}}\", \"{{date}}\", \"{{time}}\"]\n\
+         buttons = [\"confirm\", \"cancel\", \"reschedule\"]\n"
+    )
+}
+
+fn templates(sent: &[(serde_json::Value, Option<String>)]) -> usize {
+    sent.iter().filter(|(request, _)| request["type"] == "template").count()
+}
+
+#[tokio::test]
+async fn a_second_reminder_unless_confirmed_skips_a_customer_who_confirmed_meanwhile() {
+    let first = rule(r#"{ before = "24h" }"#, "");
+    let second = rule(r#"{ before = "2h" }"#, "unless = \"confirmed\"");
+    let rules = [("dag", first.as_str()), ("nog-een-keer", second.as_str())];
+    let app = spawn_app_with_rules(&feed(start()), start() - Duration::days(3), &rules).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    let a = appointment(&app).await;
+    // both planned: nobody has answered yet
+    assert_eq!(app.services.store.outbox_for_appointment(a.id).await.unwrap().len(), 2);
+
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    let sent = app.sent().await;
+    assert_eq!(templates(&sent), 1);
+    let tap = tap_body(&payload_of(&sent[0].0, 0), "wamid.REMINDER1", "wamid.TAP1");
+    assert_eq!(app.post_signed(&tap).await, StatusCode::OK);
+    app.process_inbox().await;
+    assert_eq!(appointment(&app).await.reply, Reply::Confirmed);
+
+    app.clock.set(start() - Duration::hours(2));
+    app.dispatch().await;
+    assert_eq!(templates(&app.sent().await), 1, "no second reminder after the confirmation");
+    let second = app
+        .services
+        .store
+        .outbox_for_appointment(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.rule == "nog-een-keer")
+        .unwrap();
+    assert_eq!(second.state, OutboxState::Skipped);
+    assert_eq!(second.detail.as_deref(), Some("the customer already confirmed"));
+}
+
+#[tokio::test]
+async fn a_late_booking_goes_after_the_grace_delay_and_a_too_late_one_is_on_record() {
+    // booked 10:30 on the day itself at 08:30 (06:30 UTC): the 24-hour moment has long
+    // passed; the shipped rule sends at once after its 10-minute grace delay
+    let booked = start() - Duration::hours(2);
+    let app = spawn_app(&feed(start()), booked).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    let a = appointment(&app).await;
+    let planned = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(planned.state, OutboxState::Pending);
+    assert_eq!(planned.due_at, booked + Duration::minutes(10));
+    let note = planned.plan_note.unwrap();
+    assert!(note.starts_with("booked after the rule's moment (di 13 okt 10:30)"), "{note}");
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "held for the grace delay");
+    app.clock.set(booked + Duration::minutes(10));
+    app.dispatch().await;
+    assert_eq!(templates(&app.sent().await), 1);
+
+    // booked 50 minutes ahead: after the grace delay, less than the hour a late
+    // reminder needs — none, and the reason is kept for staff
+    let app = spawn_app(&feed(start()), start() - Duration::minutes(50)).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    let a = appointment(&app).await;
+    let skipped = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(skipped.state, OutboxState::Skipped);
+    let reason = skipped.detail.unwrap();
+    assert!(reason.contains("booked too late: 40 min before the appointment"), "{reason}");
+    app.clock.set(start() - Duration::minutes(30));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reminder_delayed_past_its_ttl_is_not_sent_any_more() {
+    let with_ttl =
+        rule(r#"{ before = "24h" }"#, "").replace("buttons = [", "ttl = \"12h\"\nbuttons = [");
+    let app =
+        spawn_app_with_rules(&feed(start()), start() - Duration::days(3), &[("dag", &with_ttl)])
+            .await;
+    mount_accepting(&app).await;
+    app.import().await;
+    // the daemon was down from before the moment until 11 hours before the appointment:
+    // WhatsApp could still be trying to deliver it when the appointment begins
+    app.clock.set(start() - Duration::hours(11));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty());
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!(m.state, OutboxState::Skipped);
+    assert!(m.detail.unwrap().contains("ttl of 12h"));
+}
