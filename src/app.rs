@@ -109,6 +109,10 @@ impl Application {
             DispatchOptions {
                 batch_size: settings.dispatch.batch_size,
                 lease: settings.dispatch.lease,
+                inflight_grace: settings.dispatch.inflight_grace,
+                channel_pause: settings.dispatch.channel_pause,
+                rate: settings.whatsapp.throughput,
+                latency: settings.whatsapp.latency,
                 max_attempts: settings.dispatch.max_attempts,
                 retry_base: settings.dispatch.retry_base,
                 retry_max: settings.dispatch.retry_max,
@@ -201,6 +205,7 @@ impl Application {
             .merge(health::router(HealthState {
                 store: store.clone(),
                 sources: sources.iter().map(|s| s.name.clone()).collect(),
+                dispatcher: dispatcher.clone(),
             }));
         let router = with_layers(router, settings.server.request_timeout);
 

@@ -19,6 +19,7 @@ use crate::domain::Region;
 use crate::import::contact::ContactRules;
 use crate::import::database::SqlSettings;
 use crate::rules::{Holidays, WorkCalendar};
+use crate::scheduler::limits::MAX_RATE;
 use crate::webhook::actions::ReplyTexts;
 
 /// The defaults, with a comment on every key (also printed by `check-config --defaults`).
@@ -119,6 +120,11 @@ pub struct WhatsAppSettings {
     pub verify_token_file: Option<PathBuf>,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Messages per second the business number may send (Meta: 80, up to 1,000).
+    pub throughput: u32,
+    /// The slowest usual Graph API answer; sizes the requests in flight.
+    #[serde(with = "humantime_serde")]
+    pub latency: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -129,6 +135,10 @@ pub struct DispatchSettings {
     pub batch_size: u32,
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    #[serde(with = "humantime_serde")]
+    pub inflight_grace: Duration,
+    #[serde(with = "humantime_serde")]
+    pub channel_pause: Duration,
     pub max_attempts: u32,
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
@@ -411,6 +421,15 @@ impl Settings {
             || self.whatsapp.base_url.starts_with("https://"))
         {
             bad("whatsapp.base_url", format!("`{}` is not an http(s) URL", self.whatsapp.base_url));
+        }
+        if !(1..=MAX_RATE).contains(&self.whatsapp.throughput) {
+            bad(
+                "whatsapp.throughput",
+                format!(
+                    "{} messages per second is outside Meta's range (1 to {MAX_RATE}; 80 by default)",
+                    self.whatsapp.throughput
+                ),
+            );
         }
         if !self.whatsapp.api_version.starts_with('v') {
             bad(

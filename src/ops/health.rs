@@ -1,5 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (it can do its work: the database
-//! answers; with detail on every source and the inbox backlog, for operators).
+//! answers; with detail on every source, the inbox backlog and the WhatsApp channel,
+//! for operators).
 
 use axum::Router;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use serde_json::json;
 
+use crate::scheduler::Dispatcher;
 use crate::store::Store;
 
 /// What readiness looks at.
@@ -16,6 +18,8 @@ pub struct HealthState {
     pub store: Store,
     /// The configured source names, so a source that never imported shows up too.
     pub sources: Vec<String>,
+    /// For the state of the WhatsApp channel.
+    pub dispatcher: Dispatcher,
 }
 
 pub fn router(state: HealthState) -> Router {
@@ -52,6 +56,18 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
         })
         .collect();
     let backlog = state.store.unprocessed_inbox_count().await.unwrap_or(-1);
+    // a stopped channel needs an operator, but the daemon is still ready: the webhook
+    // and the imports work, and the reminders wait
+    let whatsapp = match state.dispatcher.channel_stopped() {
+        None => json!({ "ok": true }),
+        Some(s) => json!({
+            "ok": false,
+            "stopped_since": s.since,
+            "error_code": s.code,
+            "reason": s.reason,
+            "next_probe_at": s.until,
+        }),
+    };
     (
         StatusCode::OK,
         Json(json!({
@@ -59,6 +75,7 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
             "database": state.store.backend(),
             "sources": sources,
             "inbox_backlog": backlog,
+            "whatsapp": whatsapp,
         })),
     )
 }

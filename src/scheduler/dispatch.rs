@@ -1,9 +1,25 @@
 //! The dispatcher: claims due messages from the outbox, checks they still make sense,
-//! renders them, sends them, and records what happened.
+//! renders them, sends them within Meta's limits, and records what happened.
+//!
+//! Sends run concurrently: Meta answers in 50–300 ms, so reaching the configured
+//! messages per second takes about rate × latency requests in flight (see
+//! [`concurrency_for`]). Only as many messages are claimed as there are free slots, so a
+//! claim never waits long enough for its lease to matter.
 //!
 //! A message is claimed under a lease; the outcome is written only if the attempt still
 //! holds it. A transient failure (Meta overloaded, a timeout, a 5xx) is retried with
 //! capped exponential backoff and jitter; a permanent one is recorded with Meta's code.
+//! A message held back by a limit (the pair rate, a stopped channel) goes back to the
+//! queue without using up an attempt.
+//!
+//! **Exactly once across crashes.** Each send carries `biz_opaque_callback_data` naming
+//! the outbox row. If the process dies after the request may have reached Meta but
+//! before the outcome was stored, the row stays `sending`. It is not claimed again until
+//! its lease *and* `dispatch.inflight_grace` have passed: meanwhile the status webhook
+//! of a message Meta accepted names the row, which is then recorded as sent and never
+//! sent again. A row still unclaimed after the grace is sent again; a duplicate is then
+//! possible only when Meta accepted the first request and none of its status webhooks
+//! reached us within the grace.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,11 +27,13 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::retry_delay;
+use super::limits::{ChannelGate, PairRate, RateLimiter, Stopped, concurrency_for};
 use super::wait_for_work;
 use crate::clock::Clock;
 use crate::domain::{
@@ -27,17 +45,29 @@ use crate::whatsapp::client::{SendError, Sender};
 use crate::whatsapp::message::{Parameters, SendRequest, TemplateMessage};
 use crate::whatsapp::response::Disposition;
 
-/// How the dispatcher behaves; from `[dispatch]` and `[business]` in the config.
+/// How the dispatcher behaves; from `[dispatch]`, `[whatsapp]` and `[business]`.
 #[derive(Clone, Debug)]
 pub struct DispatchOptions {
+    /// Most messages claimed at once.
     pub batch_size: u32,
     pub lease: StdDuration,
+    /// How long a message whose attempt was interrupted waits, after its lease, for a
+    /// status webhook saying it went out, before it is sent again.
+    pub inflight_grace: StdDuration,
     pub max_attempts: u32,
     pub retry_base: StdDuration,
     pub retry_max: StdDuration,
     /// Skip a reminder when the appointment starts sooner than this.
     pub min_notice: StdDuration,
     pub poll_interval: StdDuration,
+    /// Messages per second for the business number (Meta's throughput: 80, up to 1,000).
+    pub rate: u32,
+    /// The slowest answer expected from the Graph API; with `rate` it sizes the number
+    /// of requests in flight.
+    pub latency: StdDuration,
+    /// After a token or account error, how long the channel waits before one message
+    /// probes whether an operator fixed it.
+    pub channel_pause: StdDuration,
     pub zone: Tz,
     pub practice: String,
     /// Default location per source name.
@@ -53,11 +83,17 @@ pub struct Dispatcher {
     clock: Clock,
     key: PayloadKey,
     options: Arc<DispatchOptions>,
+    limiter: Arc<RateLimiter>,
+    pairs: Arc<PairRate>,
+    gate: Arc<ChannelGate>,
+    slots: Arc<Semaphore>,
+    #[cfg(test)]
+    faults: Arc<faults::Faults>,
 }
 
 /// What became of one claimed message.
 enum Step {
-    Send(SendRequest),
+    Send { to: String, request: SendRequest },
     Done(AttemptOutcome),
 }
 
@@ -70,16 +106,41 @@ impl Dispatcher {
         key: PayloadKey,
         options: DispatchOptions,
     ) -> Self {
-        Dispatcher { store, sender, rules, clock, key, options: Arc::new(options) }
+        let slots = concurrency_for(options.rate, options.latency);
+        Dispatcher {
+            store,
+            sender,
+            rules,
+            clock,
+            key,
+            limiter: Arc::new(RateLimiter::per_second(options.rate)),
+            pairs: Arc::default(),
+            gate: Arc::default(),
+            slots: Arc::new(Semaphore::new(slots)),
+            options: Arc::new(options),
+            #[cfg(test)]
+            faults: Arc::default(),
+        }
+    }
+
+    /// Requests that may be in flight at once.
+    pub fn concurrency(&self) -> usize {
+        concurrency_for(self.options.rate, self.options.latency)
+    }
+
+    /// Why the WhatsApp channel is stopped, if it is (for `/readyz` and staff).
+    pub fn channel_stopped(&self) -> Option<Stopped> {
+        self.gate.stopped()
     }
 
     /// Runs until `shutdown`, waking every poll interval or when `wake` is notified.
-    /// A message being sent when shutdown comes is finished; claimed ones not yet
+    /// Messages being sent when shutdown comes are finished; claimed ones not yet
     /// started are handed back to the queue.
     pub async fn run(self, shutdown: CancellationToken, wake: Arc<Notify>) {
-        info!("dispatcher started");
+        info!(rate = self.options.rate, in_flight = self.concurrency(), "dispatcher started");
+        let tasks = TaskTracker::new();
         loop {
-            match self.run_batch(&shutdown).await {
+            match self.claim_and_start(&shutdown, &tasks).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => error!(error.cause_chain = ?e, "dispatcher could not read the queue"),
@@ -88,36 +149,78 @@ impl Dispatcher {
                 break;
             }
         }
+        tasks.close();
+        tasks.wait().await;
         info!("dispatcher stopped");
     }
 
-    /// Sends everything due now, batch after batch, until nothing is due. Returns the
-    /// number of messages handled. (Tests call this after moving the clock.)
+    /// Sends everything due now, batch after batch, until nothing is due, and waits for
+    /// every send to finish. Returns the number of messages handled. (Tests call this
+    /// after moving the clock.)
     pub async fn drain(&self) -> Result<usize, StoreError> {
         let never = CancellationToken::new();
         let mut total = 0;
         loop {
-            let n = self.run_batch(&never).await?;
-            if n == 0 {
+            // claim until nothing is due, then let the sends finish: one of them may
+            // have made another message due (a retry without delay)
+            let tasks = TaskTracker::new();
+            let mut round = 0;
+            loop {
+                let n = self.claim_and_start(&never, &tasks).await?;
+                if n == 0 {
+                    break;
+                }
+                round += n;
+            }
+            tasks.close();
+            tasks.wait().await;
+            if round == 0 {
                 return Ok(total);
             }
-            total += n;
+            total += round;
         }
     }
 
-    async fn run_batch(&self, shutdown: &CancellationToken) -> Result<usize, StoreError> {
+    /// Claims as many due messages as there are free send slots (at least one: waits
+    /// for a slot) and starts sending each in its own task. Returns how many it claimed.
+    async fn claim_and_start(
+        &self,
+        shutdown: &CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Result<usize, StoreError> {
+        let first = tokio::select! {
+            permit = self.slots.clone().acquire_owned() => permit.expect("never closed"),
+            _ = shutdown.cancelled() => return Ok(0),
+        };
+        let free = (self.slots.available_permits() + 1).min(self.options.batch_size as usize);
         let now = self.clock.now();
         let lease_until = now + duration(self.options.lease);
-        let claimed = self.store.claim_due(now, lease_until, self.options.batch_size).await?;
+        let reclaim_before = now - duration(self.options.inflight_grace);
+        let claimed = self.store.claim_due(now, lease_until, reclaim_before, free as u32).await?;
         let count = claimed.len();
+        let mut permit = Some(first);
         let mut claimed = claimed.into_iter();
         for message in claimed.by_ref() {
+            let slot = match permit.take() {
+                Some(p) => p,
+                None => tokio::select! {
+                    p = self.slots.clone().acquire_owned() => p.expect("never closed"),
+                    _ = shutdown.cancelled() => {
+                        self.store.release_claim(message.id, message.attempts).await?;
+                        break;
+                    }
+                },
+            };
             let span = info_span!("send", outbox.id = message.id, kind = %message.kind,
                                   rule = %message.rule, attempt = message.attempts);
-            self.handle(message).instrument(span).await;
-            if shutdown.is_cancelled() {
-                break;
-            }
+            let this = self.clone();
+            tasks.spawn(
+                async move {
+                    this.handle(message).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
         }
         for rest in claimed {
             self.store.release_claim(rest.id, rest.attempts).await?;
@@ -136,12 +239,10 @@ impl Dispatcher {
         };
         let outcome = match step {
             Step::Done(outcome) => outcome,
-            Step::Send(request) => match self.sender.send(&request).await {
-                Ok(accepted) => AttemptOutcome::Sent {
-                    channel: self.sender.name().to_string(),
-                    message_id: accepted.message_id,
-                },
-                Err(e) => self.after_failure(&message, &e),
+            Step::Send { to, request } => match self.send(&message, &to, &request).await {
+                Some(outcome) => outcome,
+                // the process "died" mid-send (a fault injected by a test)
+                None => return,
             },
         };
         log_outcome(&message, &outcome);
@@ -153,6 +254,56 @@ impl Dispatcher {
             }
             Err(e) => error!(error.cause_chain = ?e, "cannot record the outcome of a send"),
         }
+    }
+
+    /// Sends within the limits: the channel must be open, the customer not written to
+    /// in the last 6 s, and the number's rate not exceeded. `None` only when a test
+    /// injected a crash.
+    async fn send(
+        &self,
+        message: &OutboxMessage,
+        to: &str,
+        request: &SendRequest,
+    ) -> Option<AttemptOutcome> {
+        let now = self.clock.now();
+        if let Err(until) = self.gate.check(now) {
+            let reason = self.gate.stopped().map(|s| s.reason).unwrap_or_default();
+            return Some(AttemptOutcome::Deferred {
+                until,
+                detail: format!("the WhatsApp channel is stopped: {reason}"),
+            });
+        }
+        if let Err(until) = self.pairs.reserve(to, now) {
+            return Some(AttemptOutcome::Deferred {
+                until,
+                detail: "Meta's pair rate: one message to the same customer per 6 seconds".into(),
+            });
+        }
+        self.limiter.acquire().await;
+        #[cfg(test)]
+        if self.faults.crash(faults::Point::BeforeSend) {
+            return None;
+        }
+        let result = self.sender.send(request).await;
+        #[cfg(test)]
+        if self.faults.crash(faults::Point::AfterSend) {
+            return None;
+        }
+        Some(match result {
+            Ok(accepted) => {
+                self.gate.open();
+                AttemptOutcome::Sent {
+                    channel: self.sender.name().to_string(),
+                    message_id: accepted.message_id,
+                }
+            }
+            Err(e) => {
+                if e.disposition() != Disposition::StopChannel {
+                    self.gate.open();
+                }
+                self.after_failure(message, &e)
+            }
+        })
     }
 
     /// Decides whether the message still makes sense and builds the request.
@@ -169,12 +320,15 @@ impl Dispatcher {
             });
         };
         match message.kind {
-            OutboxKind::Reply => Ok(Step::Send(SendRequest::text(
-                &to,
-                message.body.as_deref().unwrap_or_default(),
-                message.reply_to.as_deref(),
-                callback_data(message.id),
-            ))),
+            OutboxKind::Reply => {
+                let request = SendRequest::text(
+                    &to,
+                    message.body.as_deref().unwrap_or_default(),
+                    message.reply_to.as_deref(),
+                    callback_data(message.id),
+                );
+                Ok(Step::Send { to, request })
+            }
             OutboxKind::Reminder => {
                 if let Some(reason) = self.too_late(message, &appointment, now) {
                     return skip(reason);
@@ -215,15 +369,16 @@ impl Dispatcher {
                     .iter()
                     .map(|&action| ButtonPayload::new(action, message.id).encode(&self.key))
                     .collect();
-                Ok(Step::Send(SendRequest::template(TemplateMessage {
-                    to,
+                let request = SendRequest::template(TemplateMessage {
+                    to: to.clone(),
                     name: rendered.name,
                     language: rendered.language,
                     header: rendered.header.map(parameters),
                     parameters: parameters(rendered.params),
                     quick_replies,
                     callback_data: callback_data(message.id),
-                })))
+                });
+                Ok(Step::Send { to, request })
             }
         }
     }
@@ -266,11 +421,18 @@ impl Dispatcher {
             Disposition::RetryRecipientLater => {
                 StdDuration::from_secs(4u64.saturating_pow(attempts)).min(self.options.retry_max)
             }
-            // A token or account problem stops every message alike; keep them queued
-            // (not failed) while an operator fixes it.
+            // A token or account problem stops every message alike: stop the channel
+            // and keep this one queued, its attempt not counted, while an operator
+            // fixes it.
             Disposition::StopChannel => {
                 error!(error.code = ?code, "the WhatsApp channel is refused: {detail}");
-                self.options.retry_max
+                let now = self.clock.now();
+                let pause = duration(self.options.channel_pause);
+                self.gate.stop(detail.clone(), code, now, pause);
+                return AttemptOutcome::Deferred {
+                    until: now + pause,
+                    detail: format!("the WhatsApp channel is stopped: {detail}"),
+                };
             }
             Disposition::FailMessage
             | Disposition::FallBackCustomer
@@ -325,17 +487,42 @@ fn log_outcome(message: &OutboxMessage, outcome: &AttemptOutcome) {
             warn!(error.code = ?code, "send failed for good: {detail}")
         }
         AttemptOutcome::Skipped { detail } => info!(outbox.id = message.id, "skipped: {detail}"),
+        AttemptOutcome::Deferred { until, detail } => info!(%until, "held back: {detail}"),
+    }
+}
+
+/// Fault injection for the crash tests: compiled only into the unit tests.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::sync::Mutex;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Point {
+        /// After the rate limiter, before the HTTP request.
+        BeforeSend,
+        /// After the HTTP answer, before the outcome is stored.
+        AfterSend,
+    }
+
+    /// Points where the next attempts "die", as a process killed there would.
+    #[derive(Debug, Default)]
+    pub struct Faults {
+        crash_at: Mutex<Option<Point>>,
+    }
+
+    impl Faults {
+        pub fn crash(&self, at: Point) -> bool {
+            *self.crash_at.lock().unwrap() == Some(at)
+        }
+    }
+
+    impl super::Dispatcher {
+        /// From now on, every attempt of this dispatcher dies at `at`.
+        pub fn crash_at(&self, at: Option<Point>) {
+            *self.faults.crash_at.lock().unwrap() = at;
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn callback_data_round_trips() {
-        assert_eq!(parse_callback_data(&callback_data(42)), Some(42));
-        assert_eq!(parse_callback_data("appt:7f3c2a"), None);
-        assert_eq!(parse_callback_data("outbox:x"), None);
-    }
-}
+mod tests;

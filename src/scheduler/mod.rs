@@ -3,6 +3,7 @@
 
 mod backoff;
 pub mod dispatch;
+pub mod limits;
 
 pub use dispatch::{DispatchOptions, Dispatcher, callback_data, parse_callback_data};
 

@@ -35,10 +35,28 @@ pub struct NewOutbox {
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttemptOutcome {
-    Sent { channel: String, message_id: String },
-    Retry { at: DateTime<Utc>, code: Option<i64>, detail: String },
-    Failed { code: Option<i64>, detail: String },
-    Skipped { detail: String },
+    Sent {
+        channel: String,
+        message_id: String,
+    },
+    Retry {
+        at: DateTime<Utc>,
+        code: Option<i64>,
+        detail: String,
+    },
+    Failed {
+        code: Option<i64>,
+        detail: String,
+    },
+    Skipped {
+        detail: String,
+    },
+    /// Held back by a limit (the pair rate, a stopped channel): back in the queue until
+    /// `until`, the attempt not counted.
+    Deferred {
+        until: DateTime<Utc>,
+        detail: String,
+    },
 }
 
 #[derive(sqlx::FromRow)]
@@ -134,15 +152,16 @@ const SELECT_BY_MESSAGE_ID: &str =
 const SELECT_BY_APPOINTMENT: &str =
     concat!("select ", outbox_columns!(), " from outbox where appointment_id = $1 order by id");
 
-/// Claims due messages and messages whose lease ran out. SQLite has one writer at a
-/// time, so the plain update is already exclusive.
+/// Claims due messages, and messages whose lease ran out before `$4` (the lease plus
+/// the in-flight grace: see `scheduler::dispatch`). SQLite has one writer at a time, so
+/// the plain update is already exclusive.
 const CLAIM_SQLITE: &str = concat!(
     r#"update outbox
     set state = 'sending', lease_until = $2, attempts = attempts + 1, updated_at = $1
     where id in (
         select id from outbox
         where (state = 'pending' and next_attempt_at <= $1)
-           or (state = 'sending' and lease_until < $1)
+           or (state = 'sending' and lease_until < $4)
         order by next_attempt_at, id
         limit $3)
     returning "#,
@@ -157,7 +176,7 @@ const CLAIM_POSTGRES: &str = concat!(
     where id in (
         select id from outbox
         where (state = 'pending' and next_attempt_at <= $1)
-           or (state = 'sending' and lease_until < $1)
+           or (state = 'sending' and lease_until < $4)
         order by next_attempt_at, id
         limit $3
         for update skip locked)
@@ -165,10 +184,12 @@ const CLAIM_POSTGRES: &str = concat!(
     outbox_columns!()
 );
 
-/// Records an attempt's outcome, only if this attempt still holds the lease.
+/// Records an attempt's outcome, only if this attempt still holds the lease. `$11` is 1
+/// for an attempt that does not count (deferred by a limit), else 0.
 const FINISH: &str = r#"
     update outbox set
         state = $3,
+        attempts = attempts - $11,
         next_attempt_at = coalesce($4, next_attempt_at),
         error_code = $5,
         detail = $6,
@@ -212,11 +233,14 @@ const ADOPT_MESSAGE_ID: &str = r#"
     where id = $1 and message_id is null"#;
 
 impl Store {
-    /// Claims up to `limit` messages due at `now`, reserving them until `lease_until`.
+    /// Claims up to `limit` messages due at `now`, reserving them until `lease_until`;
+    /// a message whose earlier claim is still `sending` is claimed again only when that
+    /// lease ran out before `reclaim_before`.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        reclaim_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
         let claimed: Vec<OutboxRow> = match self {
@@ -226,6 +250,7 @@ impl Store {
                     .bind(now)
                     .bind(lease_until)
                     .bind(i64::from(limit))
+                    .bind(reclaim_before)
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -236,6 +261,7 @@ impl Store {
                     .bind(now)
                     .bind(lease_until)
                     .bind(i64::from(limit))
+                    .bind(reclaim_before)
                     .fetch_all(p)
                     .await?
             }
@@ -255,9 +281,13 @@ impl Store {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let uncounted = i64::from(matches!(outcome, AttemptOutcome::Deferred { .. }));
         let (state, next, code, detail, channel, message_id, sent_at) = match outcome {
             AttemptOutcome::Sent { channel, message_id } => {
                 (OutboxState::Sent, None, None, None, Some(channel), Some(message_id), Some(now))
+            }
+            AttemptOutcome::Deferred { until, detail } => {
+                (OutboxState::Pending, Some(*until), None, Some(detail), None, None, None)
             }
             AttemptOutcome::Retry { at, code, detail } => {
                 (OutboxState::Pending, Some(*at), *code, Some(detail), None, None, None)
@@ -280,6 +310,7 @@ impl Store {
             .bind(message_id)
             .bind(sent_at)
             .bind(now)
+            .bind(uncounted)
             .execute(c)
             .await.map(|r| r.rows_affected()))?;
         Ok(done == 1)

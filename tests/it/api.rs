@@ -1,5 +1,7 @@
 //! The core loop end to end: a feed in, a template out, a tap back, the report.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
 use reqwest::StatusCode;
@@ -34,10 +36,14 @@ pub(crate) fn feed(start: DateTime<Utc>) -> String {
     )
 }
 
+/// Meta accepting every message, with ids wamid.REMINDER1, wamid.REMINDER2, … in order.
 pub(crate) async fn mount_accepting(app: &TestApp) {
+    let next = std::sync::atomic::AtomicUsize::new(1);
     Mock::given(method("POST"))
         .and(path(format!("/v25.0/{PHONE_NUMBER_ID}/messages")))
-        .respond_with(accepted("wamid.REMINDER1"))
+        .respond_with(move |_: &wiremock::Request| {
+            accepted(&format!("wamid.REMINDER{}", next.fetch_add(1, Ordering::Relaxed)))
+        })
         .mount(&app.graph)
         .await;
 }
@@ -64,6 +70,9 @@ async fn reminder_sent(app: &TestApp) -> Value {
     app.dispatch().await;
     let sent = app.sent().await;
     assert_eq!(sent.len(), 1, "exactly one request: {sent:#?}");
+    // the customer reads it a minute later (an answer sooner would wait for Meta's
+    // pair rate: one message to the same person per 6 s)
+    app.clock.advance(Duration::minutes(1));
     sent[0].0.clone()
 }
 
@@ -318,16 +327,38 @@ async fn a_server_error_is_retried_and_the_reminder_delivered_once() {
     assert_eq!(app.sent().await.len(), 2, "and nothing more");
 }
 
-#[tokio::test]
-async fn a_permanent_error_leaves_the_reminder_failed_with_the_code() {
-    let app = spawn_app(&feed(start()), morning_before()).await;
+/// Meta answering every send with this Graph error.
+async fn answer_with_error(app: &TestApp, status: u16, code: i64, message: &str) {
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": { "message": "(#131009) Parameter value is not valid",
-                       "type": "OAuthException", "code": 131009, "fbtrace_id": "A1b2C3" }
+        .respond_with(ResponseTemplate::new(status).set_body_json(json!({
+            "error": { "message": message, "type": "OAuthException", "code": code,
+                       "fbtrace_id": "A1b2C3" }
         })))
         .mount(&app.graph)
         .await;
+}
+
+#[tokio::test]
+async fn an_expired_token_stops_the_channel_keeps_the_reminder_and_readiness_says_why() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    answer_with_error(&app, 401, 190, "Error validating access token: Session has expired").await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!((m.state, m.attempts), (OutboxState::Pending, 0), "kept, no attempt used");
+    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["whatsapp"]["ok"], false, "{ready}");
+    assert_eq!(ready["whatsapp"]["error_code"], 190, "{ready}");
+    assert!(ready["whatsapp"]["reason"].as_str().unwrap().contains("Session has expired"));
+}
+
+#[tokio::test]
+async fn a_permanent_error_leaves_the_reminder_failed_with_the_code() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    answer_with_error(&app, 400, 131009, "(#131009) Parameter value is not valid").await;
     app.import().await;
     app.clock.set(start() - Duration::hours(24));
     app.dispatch().await;

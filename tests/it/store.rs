@@ -237,7 +237,8 @@ async fn a_plan_note_is_kept_and_a_reminder_decided_against_is_on_record_but_nev
         let skipped = &store.outbox_for_appointment(b).await.unwrap()[0];
         assert_eq!(skipped.state, OutboxState::Skipped, "{backend}");
         assert_eq!(skipped.detail, late.skipped, "{backend}");
-        let claimed = store.claim_due(start, start + Duration::minutes(2), 10).await.unwrap();
+        let claimed =
+            store.claim_due(start, start + Duration::minutes(2), start, 10).await.unwrap();
         assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), [id], "{backend}");
         // planning it again changes nothing: the decision stands for this start time
         assert!(enqueue(&store, &late).await.is_none(), "{backend}");
@@ -251,26 +252,52 @@ async fn a_due_message_is_claimed_by_one_dispatcher_until_its_lease_ends() {
         let (_, id, due) = with_reminder(&store).await;
 
         let early = store
-            .claim_due(due - Duration::seconds(1), due + Duration::minutes(2), 10)
+            .claim_due(
+                due - Duration::seconds(1),
+                due + Duration::minutes(2),
+                due - Duration::seconds(1),
+                10,
+            )
             .await
             .unwrap();
         assert!(early.is_empty(), "{backend}: not due yet");
-        let first = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        let first = store.claim_due(due, due + Duration::minutes(2), due, 10).await.unwrap();
         assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), [id], "{backend}");
         assert_eq!(first[0].state, OutboxState::Sending);
         assert!(
             store
-                .claim_due(due + Duration::minutes(1), due + Duration::minutes(3), 10)
+                .claim_due(
+                    due + Duration::minutes(1),
+                    due + Duration::minutes(3),
+                    due + Duration::minutes(1),
+                    10
+                )
                 .await
                 .unwrap()
                 .is_empty(),
             "{backend}: leased"
         );
 
-        // the lease ran out: another dispatcher takes over, and the first one's late
-        // outcome is refused (fencing on the attempt number)
+        // the lease ran out, but the in-flight grace has not: the attempt may have
+        // reached Meta, whose status webhook would say so
+        let waiting = due + Duration::minutes(3);
+        assert!(
+            store
+                .claim_due(waiting, waiting + Duration::minutes(2), due, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: within the in-flight grace"
+        );
+        // the lease and the grace ran out: another dispatcher takes over, and the first
+        // one's late outcome is refused (fencing on the attempt number)
         let second = store
-            .claim_due(due + Duration::minutes(3), due + Duration::minutes(5), 10)
+            .claim_due(
+                due + Duration::minutes(3),
+                due + Duration::minutes(5),
+                due + Duration::minutes(3),
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(second.len(), 1, "{backend}");
@@ -293,7 +320,12 @@ async fn a_due_message_is_claimed_by_one_dispatcher_until_its_lease_ends() {
         );
         assert!(
             store
-                .claim_due(due + Duration::hours(1), due + Duration::hours(2), 10)
+                .claim_due(
+                    due + Duration::hours(1),
+                    due + Duration::hours(2),
+                    due + Duration::hours(1),
+                    10
+                )
                 .await
                 .unwrap()
                 .is_empty()
@@ -306,7 +338,7 @@ async fn a_due_message_is_claimed_by_one_dispatcher_until_its_lease_ends() {
 async fn a_retry_waits_and_a_failure_keeps_its_code() {
     on_each_backend(|store, backend| async move {
         let (_, id, due) = with_reminder(&store).await;
-        let claimed = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        let claimed = store.claim_due(due, due + Duration::minutes(2), due, 10).await.unwrap();
         let retry = AttemptOutcome::Retry {
             at: due + Duration::minutes(5),
             code: Some(130429),
@@ -315,14 +347,24 @@ async fn a_retry_waits_and_a_failure_keeps_its_code() {
         assert!(store.finish_attempt(id, claimed[0].attempts, &retry, due).await.unwrap());
         assert!(
             store
-                .claim_due(due + Duration::minutes(4), due + Duration::minutes(6), 10)
+                .claim_due(
+                    due + Duration::minutes(4),
+                    due + Duration::minutes(6),
+                    due + Duration::minutes(4),
+                    10
+                )
                 .await
                 .unwrap()
                 .is_empty(),
             "{backend}: waits for its retry"
         );
         let claimed = store
-            .claim_due(due + Duration::minutes(5), due + Duration::minutes(7), 10)
+            .claim_due(
+                due + Duration::minutes(5),
+                due + Duration::minutes(7),
+                due + Duration::minutes(5),
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1, "{backend}");
@@ -338,9 +380,9 @@ async fn a_retry_waits_and_a_failure_keeps_its_code() {
 async fn an_unattempted_claim_can_be_handed_back() {
     on_each_backend(|store, backend| async move {
         let (_, id, due) = with_reminder(&store).await;
-        let claimed = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        let claimed = store.claim_due(due, due + Duration::minutes(2), due, 10).await.unwrap();
         store.release_claim(id, claimed[0].attempts).await.unwrap();
-        let again = store.claim_due(due, due + Duration::minutes(2), 10).await.unwrap();
+        let again = store.claim_due(due, due + Duration::minutes(2), due, 10).await.unwrap();
         assert_eq!(again.len(), 1, "{backend}: claimable at once after release");
     })
     .await;

@@ -1,0 +1,293 @@
+//! The dispatcher against a fake Graph API on a real SQLite store: crashes injected
+//! between the steps of a send, the pair rate, and a stopped channel.
+
+use std::time::Duration as StdDuration;
+
+use chrono::TimeZone;
+use secrecy::SecretString;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::faults::Point;
+use super::*;
+use crate::domain::{AppointmentStatus, OutboxState};
+use crate::store::{AppointmentInput, NewOutbox};
+use crate::whatsapp::client::{GraphClient, GraphConfig};
+
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const MESSAGES: &str = "/v25.0/106540352242922/messages";
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 14, 8, 30, 0).unwrap()
+}
+
+fn due() -> DateTime<Utc> {
+    start() - Duration::hours(24)
+}
+
+fn accepted(id: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": "+31612345678", "wa_id": "31612345678" }],
+        "messages": [{ "id": id }]
+    }))
+}
+
+fn graph_error(status: u16, code: i64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(serde_json::json!({
+        "error": { "message": message, "type": "OAuthException", "code": code,
+                   "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam" }
+    }))
+}
+
+struct Harness {
+    store: Store,
+    clock: Clock,
+    graph: MockServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let store = Store::connect(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        Harness { store, clock: Clock::manual(due()), graph: MockServer::start().await, _dir: dir }
+    }
+
+    /// A dispatcher as the daemon builds one; each call is a "new process" on the same
+    /// database.
+    fn dispatcher(&self) -> Dispatcher {
+        let rules = RuleSet::new(vec![
+            crate::rules::Rule::parse(
+                "dag",
+                "when = { before = \"24h\" }\n[template]\nname = \"afspraak_herinnering\"\n\
+                 language = \"nl\"\nbody = [\"{first_name}\"]\nbuttons = [\"confirm\"]\n",
+            )
+            .unwrap(),
+        ]);
+        let client = GraphClient::new(GraphConfig {
+            base_url: self.graph.uri(),
+            api_version: "v25.0".into(),
+            phone_number_id: PHONE_NUMBER_ID.into(),
+            access_token: SecretString::from("EAAtest"),
+            timeout: StdDuration::from_secs(5),
+        })
+        .unwrap();
+        Dispatcher::new(
+            self.store.clone(),
+            Arc::new(Sender::Graph(client)),
+            Arc::new(rules),
+            self.clock.clone(),
+            PayloadKey::from_secret(b"a test key that is long enough for the payloads"),
+            DispatchOptions {
+                batch_size: 200,
+                lease: StdDuration::from_secs(120),
+                inflight_grace: StdDuration::from_secs(600),
+                max_attempts: 8,
+                retry_base: StdDuration::from_secs(30),
+                retry_max: StdDuration::from_secs(1800),
+                min_notice: StdDuration::from_secs(3600),
+                poll_interval: StdDuration::from_secs(1),
+                rate: 80,
+                latency: StdDuration::from_millis(300),
+                channel_pause: StdDuration::from_secs(300),
+                zone: chrono_tz::Europe::Amsterdam,
+                practice: "Praktijk De Linde".into(),
+                source_locations: HashMap::new(),
+            },
+        )
+    }
+
+    /// One appointment with one reminder due at [`due`]; returns the outbox id.
+    async fn reminder(&self, uid: &str, phone: &str) -> i64 {
+        let mut tx = self.store.begin().await.unwrap();
+        let input = AppointmentInput {
+            external_id: uid.into(),
+            starts_at: start(),
+            ends_at: start() + Duration::minutes(30),
+            summary: Some("Controle".into()),
+            location: None,
+            calendar: "praktijk".into(),
+            customer_name: Some("Sanne de Vries".into()),
+            customer_phone: Some(phone.into()),
+            phone_is_mobile: true,
+            customer_email: None,
+            contact_problem: None,
+            status: AppointmentStatus::Scheduled,
+        };
+        let appointment_id = tx.upsert_appointment("praktijk", &input, due()).await.unwrap();
+        let id = tx
+            .insert_outbox(
+                &NewOutbox {
+                    appointment_id,
+                    kind: OutboxKind::Reminder,
+                    rule: "dag".into(),
+                    dedup_key: format!("reminder:{appointment_id}:dag"),
+                    appointment_start: start(),
+                    due_at: due(),
+                    body: None,
+                    reply_to: None,
+                    plan_note: None,
+                    skipped: None,
+                },
+                due(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    async fn requests(&self) -> usize {
+        self.graph.received_requests().await.unwrap_or_default().len()
+    }
+
+    async fn message(&self, id: i64) -> OutboxMessage {
+        self.store.outbox(id).await.unwrap().unwrap()
+    }
+
+    /// Meta accepting every message, with ids wamid.1, wamid.2, …
+    async fn accept_all(&self) {
+        let next = std::sync::atomic::AtomicUsize::new(1);
+        Mock::given(method("POST"))
+            .and(path(MESSAGES))
+            .respond_with(move |_: &wiremock::Request| {
+                accepted(&format!(
+                    "wamid.{}",
+                    next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                ))
+            })
+            .mount(&self.graph)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_meta_accepted_is_not_sent_again_when_the_status_webhook_names_it() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    let id = h.reminder("a", "+31612345678").await;
+    let first = h.dispatcher();
+    first.crash_at(Some(Point::AfterSend));
+    first.drain().await.unwrap();
+    assert_eq!(h.requests().await, 1, "the request reached Meta");
+    assert_eq!(h.message(id).await.state, OutboxState::Sending, "but its outcome was lost");
+
+    // restarted after the lease: the in-flight grace holds it back
+    let second = h.dispatcher();
+    h.clock.set(due() + Duration::minutes(3));
+    second.drain().await.unwrap();
+    assert_eq!(h.requests().await, 1, "not sent again within the grace");
+
+    // Meta's `sent` status arrives, naming the row in biz_opaque_callback_data
+    let mut tx = h.store.begin().await.unwrap();
+    assert!(tx.adopt_message_id(id, "wamid.1", "whatsapp", h.clock.now()).await.unwrap());
+    tx.commit().await.unwrap();
+    h.clock.set(due() + Duration::minutes(30));
+    second.drain().await.unwrap();
+    assert_eq!(h.requests().await, 1, "no duplicate");
+    let m = h.message(id).await;
+    assert_eq!((m.state, m.message_id.as_deref()), (OutboxState::Sent, Some("wamid.1")));
+}
+
+#[tokio::test]
+async fn a_crash_before_the_request_is_sent_once_after_the_grace() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    let id = h.reminder("a", "+31612345678").await;
+    let first = h.dispatcher();
+    first.crash_at(Some(Point::BeforeSend));
+    first.drain().await.unwrap();
+    assert_eq!(h.requests().await, 0);
+
+    let second = h.dispatcher();
+    h.clock.set(due() + Duration::minutes(3));
+    second.drain().await.unwrap();
+    assert_eq!(h.requests().await, 0, "within the grace a status could still come");
+    // lease (2 min) and grace (10 min) have passed without any status: no loss
+    h.clock.set(due() + Duration::minutes(13));
+    second.drain().await.unwrap();
+    assert_eq!(h.requests().await, 1);
+    let m = h.message(id).await;
+    assert_eq!(m.state, OutboxState::Sent);
+    assert_eq!(m.attempts, 2, "the interrupted attempt counts");
+}
+
+#[tokio::test]
+async fn a_second_message_to_the_same_customer_waits_six_seconds_others_do_not() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    let a = h.reminder("a", "+31612345678").await;
+    let b = h.reminder("b", "+31612345678").await;
+    let c = h.reminder("c", "+31687654321").await;
+    let d = h.dispatcher();
+    d.drain().await.unwrap();
+    assert_eq!(h.requests().await, 2, "one per customer");
+    let held = [h.message(a).await, h.message(b).await]
+        .into_iter()
+        .find(|m| m.state == OutboxState::Pending)
+        .expect("one of Sanne's two waits");
+    assert_eq!(held.next_attempt_at, due() + Duration::seconds(6));
+    assert_eq!(held.attempts, 0, "waiting for the pair rate uses up no attempt");
+    assert_eq!(h.message(c).await.state, OutboxState::Sent);
+    h.clock.set(due() + Duration::seconds(6));
+    d.drain().await.unwrap();
+    assert_eq!(h.requests().await, 3);
+}
+
+#[tokio::test]
+async fn a_token_error_stops_the_channel_without_using_up_reminders_until_it_is_fixed() {
+    let h = Harness::new().await;
+    let expired = Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(graph_error(401, 190, "Error validating access token: Session has expired"))
+        .mount_as_scoped(&h.graph)
+        .await;
+    let ids = [
+        h.reminder("a", "+31612345678").await,
+        h.reminder("b", "+31687654321").await,
+        h.reminder("c", "+31611111111").await,
+    ];
+    let d = h.dispatcher();
+    d.drain().await.unwrap();
+    let stopped = d.channel_stopped().expect("the channel is stopped");
+    assert_eq!(stopped.code, Some(190));
+    let tried = h.requests().await;
+    assert!((1..=3).contains(&tried), "{tried}");
+    // the others wait; none failed, no attempt counted
+    for id in ids {
+        let m = h.message(id).await;
+        assert_eq!(m.state, OutboxState::Pending, "{m:?}");
+        assert_eq!(m.attempts, 0);
+        assert!(m.detail.unwrap().contains("channel is stopped"));
+    }
+    // within the pause nothing is tried
+    h.clock.set(due() + Duration::minutes(2));
+    d.drain().await.unwrap();
+    assert_eq!(h.requests().await, tried);
+
+    // an operator renewed the token: after the pause one probe goes, and the others a
+    // few seconds later
+    drop(expired);
+    h.accept_all().await;
+    h.clock.set(due() + Duration::minutes(6));
+    d.drain().await.unwrap();
+    assert!(d.channel_stopped().is_none());
+    // the probe (and any message that asked after its answer) went
+    assert!(h.requests().await > tried);
+    h.clock.set(due() + Duration::minutes(6) + Duration::seconds(10));
+    d.drain().await.unwrap();
+    for id in ids {
+        assert_eq!(h.message(id).await.state, OutboxState::Sent);
+    }
+}
+
+#[test]
+fn callback_data_round_trips() {
+    assert_eq!(parse_callback_data(&callback_data(42)), Some(42));
+    assert_eq!(parse_callback_data("appt:7f3c2a"), None);
+    assert_eq!(parse_callback_data("outbox:x"), None);
+}
