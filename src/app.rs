@@ -112,6 +112,7 @@ impl Application {
                 inflight_grace: settings.dispatch.inflight_grace,
                 channel_pause: settings.dispatch.channel_pause,
                 rate: settings.whatsapp.throughput,
+                messaging_limit: settings.whatsapp.messaging_limit,
                 latency: settings.whatsapp.latency,
                 max_attempts: settings.dispatch.max_attempts,
                 retry_base: settings.dispatch.retry_base,

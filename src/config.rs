@@ -125,7 +125,13 @@ pub struct WhatsAppSettings {
     /// The slowest usual Graph API answer; sizes the requests in flight.
     #[serde(with = "humantime_serde")]
     pub latency: Duration,
+    /// Meta's messaging limit: unique customers a day (`None`: unlimited).
+    #[serde(deserialize_with = "de_messaging_limit", serialize_with = "ser_messaging_limit")]
+    pub messaging_limit: Option<u32>,
 }
+
+/// Meta's messaging-limit tiers (WHATSAPP.md §5.3).
+pub const MESSAGING_TIERS: [u32; 4] = [250, 2_000, 10_000, 100_000];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -431,6 +437,16 @@ impl Settings {
                 ),
             );
         }
+        if let Some(limit) = self.whatsapp.messaging_limit
+            && !MESSAGING_TIERS.contains(&limit)
+        {
+            bad(
+                "whatsapp.messaging_limit",
+                format!(
+                    "{limit} is not one of Meta's tiers: 250, 2000, 10000, 100000 or \"unlimited\""
+                ),
+            );
+        }
         if !self.whatsapp.api_version.starts_with('v') {
             bad(
                 "whatsapp.api_version",
@@ -587,6 +603,32 @@ fn de_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
     })
 }
 
+/// A tier (250, 2000, …) or "unlimited".
+fn de_messaging_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u32),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(n) => Ok(Some(n)),
+        Raw::Text(t) if t == "unlimited" => Ok(None),
+        Raw::Text(t) => t.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{t}` is neither a number of customers (250, 2000, 10000, 100000) nor \"unlimited\""
+            ))
+        }),
+    }
+}
+
+fn ser_messaging_limit<S: Serializer>(limit: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match limit {
+        Some(n) => s.serialize_u32(*n),
+        None => s.serialize_str("unlimited"),
+    }
+}
+
 fn de_region<'de, D: Deserializer<'de>>(d: D) -> Result<Region, D::Error> {
     let code = String::deserialize(d)?;
     code.parse::<Region>().map_err(serde::de::Error::custom)
@@ -678,6 +720,9 @@ mod tests {
                 err.contains("Europe/Amsterdamm") && err.contains("business.time_zone"),
                 "{err}"
             );
+            jail.create_file("m.toml", "[whatsapp]\nmessaging_limit = 1000\n")?;
+            let err = load_err(Some("m.toml"));
+            assert!(err.contains("whatsapp.messaging_limit") && err.contains("tiers"), "{err}");
             jail.create_file("h.toml", "[business]\nholidays = \"be\"\n")?;
             let err = load_err(Some("h.toml"));
             assert!(err.contains("business.holidays") && err.contains("be"), "{err}");

@@ -33,7 +33,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::retry_delay;
-use super::limits::{ChannelGate, PairRate, RateLimiter, Stopped, concurrency_for};
+use super::limits::{
+    ChannelGate, PairRate, REACH_WINDOW, RateLimiter, Reach, Stopped, concurrency_for,
+};
 use super::wait_for_work;
 use crate::clock::Clock;
 use crate::domain::{
@@ -68,6 +70,8 @@ pub struct DispatchOptions {
     /// After a token or account error, how long the channel waits before one message
     /// probes whether an operator fixed it.
     pub channel_pause: StdDuration,
+    /// Meta's messaging limit: unique customers reached a day (`None`: unlimited).
+    pub messaging_limit: Option<u32>,
     pub zone: Tz,
     pub practice: String,
     /// Default location per source name.
@@ -86,6 +90,10 @@ pub struct Dispatcher {
     limiter: Arc<RateLimiter>,
     pairs: Arc<PairRate>,
     gate: Arc<ChannelGate>,
+    reach: Arc<Reach>,
+    /// When `reach` was last brought up to date from the store (other replicas send
+    /// too).
+    reach_loaded: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
     slots: Arc<Semaphore>,
     #[cfg(test)]
     faults: Arc<faults::Faults>,
@@ -116,6 +124,8 @@ impl Dispatcher {
             limiter: Arc::new(RateLimiter::per_second(options.rate)),
             pairs: Arc::default(),
             gate: Arc::default(),
+            reach: Arc::new(Reach::new(options.messaging_limit)),
+            reach_loaded: Arc::default(),
             slots: Arc::new(Semaphore::new(slots)),
             options: Arc::new(options),
             #[cfg(test)]
@@ -194,6 +204,7 @@ impl Dispatcher {
         };
         let free = (self.slots.available_permits() + 1).min(self.options.batch_size as usize);
         let now = self.clock.now();
+        self.refresh_reach(now).await?;
         let lease_until = now + duration(self.options.lease);
         let reclaim_before = now - duration(self.options.inflight_grace);
         let claimed = self.store.claim_due(now, lease_until, reclaim_before, free as u32).await?;
@@ -226,6 +237,25 @@ impl Dispatcher {
             self.store.release_claim(rest.id, rest.attempts).await?;
         }
         Ok(count)
+    }
+
+    /// Reads the customers reached in the last day from the store, at the first claim
+    /// and every minute after, when a messaging limit applies.
+    async fn refresh_reach(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if self.reach.limit().is_none() {
+            return Ok(());
+        }
+        let due = self
+            .reach_loaded
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|at| now < at || now - at >= Duration::minutes(1));
+        if due {
+            let reached = self.store.reached_since(now - duration(REACH_WINDOW)).await?;
+            self.reach.load(reached);
+            *self.reach_loaded.lock().expect("not poisoned") = Some(now);
+        }
+        Ok(())
     }
 
     async fn handle(&self, message: OutboxMessage) {
@@ -271,6 +301,28 @@ impl Dispatcher {
             return Some(AttemptOutcome::Deferred {
                 until,
                 detail: format!("the WhatsApp channel is stopped: {reason}"),
+            });
+        }
+        // replies answer the customer inside their service window: only reminders count
+        if message.kind == OutboxKind::Reminder
+            && let Err(free) = self.reach.admit(to, now)
+        {
+            let limit = self.reach.limit().unwrap_or_default();
+            let latest = message.appointment_start - duration(self.options.min_notice);
+            return Some(if free <= latest {
+                AttemptOutcome::Deferred {
+                    until: free,
+                    detail: format!(
+                        "Meta's messaging limit ({limit} customers a day) is reached; waiting for a place"
+                    ),
+                }
+            } else {
+                AttemptOutcome::Skipped {
+                    detail: format!(
+                        "Meta's messaging limit ({limit} customers a day) is reached and no place frees \
+                         up in time before the appointment"
+                    ),
+                }
             });
         }
         if let Err(until) = self.pairs.reserve(to, now) {

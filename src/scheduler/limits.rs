@@ -1,7 +1,7 @@
 //! Meta's limits, kept on our side so we do not learn them from errors: the throughput
 //! of a business number (messages per second), the pair rate (one message to the same
-//! customer per 6 s) and the channel-wide stop after a token or account error.
-//! (WHATSAPP.md §5.1, §5.2, and §4 for the errors.)
+//! customer per 6 s), the messaging limit (unique customers a day) and the channel-wide
+//! stop after a token or account error. (WHATSAPP.md §5.1–5.3, and §4 for the errors.)
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -148,6 +148,79 @@ impl ChannelGate {
     }
 }
 
+/// Meta's messaging limit: the unique customers a business may reach with messages it
+/// starts (templates outside a customer's 24-hour service window) in a moving 24 h.
+///
+/// Every reminder counts, also one to a customer whose service window happens to be
+/// open: the count errs on the safe side. The record is this process's sends plus, on
+/// [`Reach::load`], those stored by any replica.
+#[derive(Debug)]
+pub struct Reach {
+    limit: Option<usize>,
+    inner: Mutex<Reached>,
+}
+
+#[derive(Debug, Default)]
+struct Reached {
+    /// The last send to each customer inside the window.
+    last: HashMap<String, DateTime<Utc>>,
+    /// (time, customer) in the order sent; an entry whose customer was reached again
+    /// later is stale and skipped when it leaves the window.
+    order: VecDeque<(DateTime<Utc>, String)>,
+}
+
+/// The window of the messaging limit.
+pub const REACH_WINDOW: StdDuration = StdDuration::from_secs(24 * 3600);
+
+impl Reach {
+    /// `None`: unlimited.
+    pub fn new(limit: Option<u32>) -> Self {
+        Reach { limit: limit.map(|l| l as usize), inner: Mutex::default() }
+    }
+
+    pub fn limit(&self) -> Option<u32> {
+        self.limit.map(|l| l as u32)
+    }
+
+    /// Adds what the store knows (customer, last send), keeping the later time.
+    pub fn load(&self, reached: impl IntoIterator<Item = (String, DateTime<Utc>)>) {
+        let mut inner = self.inner.lock().expect("not poisoned");
+        let mut all: Vec<(DateTime<Utc>, String)> = inner.order.drain(..).collect();
+        all.extend(reached.into_iter().map(|(to, at)| (at, to)));
+        all.sort();
+        inner.last.clear();
+        for (at, to) in &all {
+            inner.last.insert(to.clone(), *at);
+        }
+        inner.order = all.into();
+    }
+
+    /// Counts a message to `to` at `now`: `Err(at)` when the limit is reached and `to`
+    /// is not among the customers already reached, with the moment a place frees.
+    pub fn admit(&self, to: &str, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        let window = Duration::from_std(REACH_WINDOW).expect("a day");
+        let mut inner = self.inner.lock().expect("not poisoned");
+        // customers whose last message left the window no longer count
+        while let Some((at, who)) = inner.order.front().cloned() {
+            if at > now - window {
+                break;
+            }
+            inner.order.pop_front();
+            if inner.last.get(&who) == Some(&at) {
+                inner.last.remove(&who);
+            }
+        }
+        if !inner.last.contains_key(to) && inner.last.len() >= limit {
+            let oldest = inner.order.front().map_or(now, |(at, _)| *at);
+            return Err(oldest + window);
+        }
+        inner.last.insert(to.to_string(), now);
+        inner.order.push_back((now, to.to_string()));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +283,38 @@ mod tests {
         );
         assert_eq!(pairs.reserve("+31687654321", t + Duration::seconds(2)), Ok(()));
         assert_eq!(pairs.reserve("+31612345678", t + Duration::seconds(6)), Ok(()));
+    }
+
+    #[test]
+    fn the_messaging_limit_counts_unique_customers_in_a_moving_day() {
+        let reach = Reach::new(Some(2));
+        let t = at("2026-10-13T08:00:00Z");
+        assert_eq!(reach.admit("+31600000001", t), Ok(()));
+        assert_eq!(reach.admit("+31600000002", t + Duration::hours(1)), Ok(()));
+        // a customer already reached costs nothing more
+        assert_eq!(reach.admit("+31600000001", t + Duration::hours(2)), Ok(()));
+        // a third customer waits until the oldest leaves the window: customer 2 at
+        // 09:00 tomorrow (customer 1 was reached again at 10:00)
+        assert_eq!(
+            reach.admit("+31600000003", t + Duration::hours(3)),
+            Err(t + Duration::hours(24))
+        );
+        assert_eq!(
+            reach.admit("+31600000003", t + Duration::hours(24)),
+            Err(t + Duration::hours(25)),
+            "the stale entry of customer 1 does not free a place"
+        );
+        assert_eq!(reach.admit("+31600000003", t + Duration::hours(25)), Ok(()));
+        assert_eq!(Reach::new(None).admit("+31600000009", t), Ok(()));
+    }
+
+    #[test]
+    fn the_messaging_limit_starts_from_what_the_store_knows() {
+        let reach = Reach::new(Some(1));
+        let t = at("2026-10-13T08:00:00Z");
+        reach.load([("+31600000001".to_string(), t - Duration::hours(23))]);
+        assert_eq!(reach.admit("+31600000002", t), Err(t + Duration::hours(1)));
+        assert_eq!(reach.admit("+31600000001", t), Ok(()));
     }
 
     #[test]

@@ -232,7 +232,24 @@ const ADOPT_MESSAGE_ID: &str = r#"
                       sent_at = coalesce(sent_at, $4), lease_until = null, updated_at = $4
     where id = $1 and message_id is null"#;
 
+/// The customers reached with a reminder since `$1`, each with the last time.
+const REACHED_SINCE: &str = r#"
+    select a.customer_phone, max(o.sent_at)
+    from outbox o join appointments a on a.id = o.appointment_id
+    where o.kind = 'reminder' and o.state = 'sent' and o.sent_at > $1
+      and a.customer_phone is not null
+    group by a.customer_phone"#;
+
 impl Store {
+    /// Every customer (E.164) reached with a reminder after `since`, with the time of
+    /// the last one: what counts toward Meta's messaging limit.
+    pub async fn reached_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        Ok(on_pool!(self, c => sqlx::query_as(REACHED_SINCE).bind(since).fetch_all(c).await)?)
+    }
+
     /// Claims up to `limit` messages due at `now`, reserving them until `lease_until`;
     /// a message whose earlier claim is still `sending` is claimed again only when that
     /// lease ran out before `reclaim_before`.

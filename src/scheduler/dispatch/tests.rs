@@ -59,6 +59,10 @@ impl Harness {
     /// A dispatcher as the daemon builds one; each call is a "new process" on the same
     /// database.
     fn dispatcher(&self) -> Dispatcher {
+        self.dispatcher_with_limit(None)
+    }
+
+    fn dispatcher_with_limit(&self, messaging_limit: Option<u32>) -> Dispatcher {
         let rules = RuleSet::new(vec![
             crate::rules::Rule::parse(
                 "dag",
@@ -93,6 +97,7 @@ impl Harness {
                 rate: 80,
                 latency: StdDuration::from_millis(300),
                 channel_pause: StdDuration::from_secs(300),
+                messaging_limit,
                 zone: chrono_tz::Europe::Amsterdam,
                 practice: "Praktijk De Linde".into(),
                 source_locations: HashMap::new(),
@@ -102,6 +107,10 @@ impl Harness {
 
     /// One appointment with one reminder due at [`due`]; returns the outbox id.
     async fn reminder(&self, uid: &str, phone: &str) -> i64 {
+        self.reminder_due(uid, phone, due()).await
+    }
+
+    async fn reminder_due(&self, uid: &str, phone: &str, due_at: DateTime<Utc>) -> i64 {
         let mut tx = self.store.begin().await.unwrap();
         let input = AppointmentInput {
             external_id: uid.into(),
@@ -126,7 +135,7 @@ impl Harness {
                     rule: "dag".into(),
                     dedup_key: format!("reminder:{appointment_id}:dag"),
                     appointment_start: start(),
-                    due_at: due(),
+                    due_at,
                     body: None,
                     reply_to: None,
                     plan_note: None,
@@ -283,6 +292,44 @@ async fn a_token_error_stops_the_channel_without_using_up_reminders_until_it_is_
     for id in ids {
         assert_eq!(h.message(id).await.state, OutboxState::Sent);
     }
+}
+
+#[tokio::test]
+async fn beyond_the_messaging_limit_a_new_customer_waits_for_a_place_or_is_skipped() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    // one customer reached yesterday at 09:00, by another process
+    let earlier = h.reminder_due("yesterday", "+31612345001", due() - Duration::hours(23)).await;
+    h.clock.set(due() - Duration::hours(23));
+    h.dispatcher_with_limit(Some(2)).drain().await.unwrap();
+    assert_eq!(h.message(earlier).await.state, OutboxState::Sent);
+
+    // today a new process, limit 2: one new customer fits, the next waits until
+    // yesterday's leaves the window (in an hour), still well before the appointment
+    h.clock.set(due());
+    let a = h.reminder("a", "+31612345002").await;
+    let b = h.reminder("b", "+31612345003").await;
+    let d = h.dispatcher_with_limit(Some(2));
+    d.drain().await.unwrap();
+    assert_eq!(h.requests().await, 2);
+    let (sent, held) = if h.message(a).await.state == OutboxState::Sent { (a, b) } else { (b, a) };
+    assert_eq!(h.message(sent).await.state, OutboxState::Sent);
+    let m = h.message(held).await;
+    assert_eq!((m.state, m.attempts), (OutboxState::Pending, 0));
+    assert_eq!(m.next_attempt_at, due() + Duration::hours(1));
+    assert!(m.detail.unwrap().contains("messaging limit (2 customers a day)"));
+    h.clock.set(due() + Duration::hours(1));
+    d.drain().await.unwrap();
+    assert_eq!(h.message(held).await.state, OutboxState::Sent);
+    assert_eq!(h.requests().await, 3);
+
+    // a place that frees only after the appointment's minimum notice: skipped
+    let late = h.reminder_due("c", "+31612345004", start() - Duration::hours(2)).await;
+    h.clock.set(start() - Duration::hours(2));
+    d.drain().await.unwrap();
+    let m = h.message(late).await;
+    assert_eq!(m.state, OutboxState::Skipped);
+    assert!(m.detail.unwrap().contains("no place frees up in time"));
 }
 
 #[test]
