@@ -273,14 +273,22 @@ pub async fn replan_all(
     Ok((planned, cancelled))
 }
 
-/// Re-plans every upcoming appointment, e.g. at start after the rules changed: missing
-/// reminders are added (never those already sent) and reminders of removed rules are
-/// withdrawn.
+/// The `daemon_state` key of the digest of the rules last planned with.
+const PLANNED_WITH: &str = "planned_with";
+
+/// Re-plans every upcoming appointment when the rules (or the zone, the working days,
+/// the program) changed since the last time: missing reminders are added (never those
+/// already sent) and reminders of removed rules are withdrawn. With unchanged rules it
+/// reads one row and returns, so a restart costs nothing however many reminders wait.
 pub async fn replan_upcoming(
     store: &Store,
     planning: Planning<'_>,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, StoreError> {
+    let digest = planning.digest();
+    if store.state_value(PLANNED_WITH).await?.as_deref() == Some(digest.as_str()) {
+        return Ok(SyncReport::default());
+    }
     let upcoming = store.upcoming_appointments(now).await?;
     let mut tx = store.begin().await?;
     let mut report = SyncReport { seen: upcoming.len(), ..SyncReport::default() };
@@ -292,6 +300,7 @@ pub async fn replan_upcoming(
         report.reminders_planned += planned;
         report.reminders_cancelled += cancelled;
     }
+    tx.set_state_value(PLANNED_WITH, &digest, now).await?;
     tx.commit().await?;
     if report.reminders_planned > 0 || report.reminders_cancelled > 0 {
         info!(

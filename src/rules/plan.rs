@@ -31,6 +31,23 @@ pub struct Planning<'a> {
     pub workdays: &'a WorkCalendar,
 }
 
+impl Planning<'_> {
+    /// A digest of everything planning depends on — the rules, the zone, the working
+    /// days and this program's version — so a restart can tell whether the stored plan
+    /// is still the one these would make.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = format!(
+            "{}|{:?}|{}|{:?}",
+            env!("CARGO_PKG_VERSION"),
+            self.rules,
+            self.zone,
+            self.workdays
+        );
+        Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// Why an appointment is being planned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Occasion {

@@ -150,12 +150,21 @@ impl Dispatcher {
         info!(rate = self.options.rate, in_flight = self.concurrency(), "dispatcher started");
         let tasks = TaskTracker::new();
         loop {
+            let mut idle = self.options.poll_interval;
             match self.claim_and_start(&shutdown, &tasks).await {
                 Ok(n) if n > 0 => continue,
-                Ok(_) => {}
+                // nothing due: sleep until the next message is, or the poll interval
+                Ok(_) => match self.store.next_due_at().await {
+                    Ok(Some(next)) => {
+                        let until = (next - self.clock.now()).to_std().unwrap_or_default();
+                        idle = idle.min(until);
+                    }
+                    Ok(None) => {}
+                    Err(e) => error!(error.cause_chain = ?e, "dispatcher could not read the queue"),
+                },
                 Err(e) => error!(error.cause_chain = ?e, "dispatcher could not read the queue"),
             }
-            if !wait_for_work(&shutdown, &wake, self.options.poll_interval).await {
+            if !wait_for_work(&shutdown, &wake, idle).await {
                 break;
             }
         }

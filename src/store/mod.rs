@@ -10,6 +10,7 @@ mod inbox;
 mod outbox;
 mod report;
 mod sources;
+mod state;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -240,7 +240,15 @@ const REACHED_SINCE: &str = r#"
       and a.customer_phone is not null
     group by a.customer_phone"#;
 
+const NEXT_DUE: &str = "select min(next_attempt_at) from outbox where state = 'pending'";
+
 impl Store {
+    /// When the next pending message is due, if any: the dispatcher sleeps until then
+    /// instead of polling blindly.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(on_pool!(self, c => sqlx::query_scalar(NEXT_DUE).fetch_one(c).await)?)
+    }
+
     /// Every customer (E.164) reached with a reminder after `since`, with the time of
     /// the last one: what counts toward Meta's messaging limit.
     pub async fn reached_since(

@@ -112,3 +112,42 @@ async fn a_reminder_delayed_past_its_ttl_is_not_sent_any_more() {
     assert_eq!(m.state, OutboxState::Skipped);
     assert!(m.detail.unwrap().contains("ttl of 12h"));
 }
+
+#[tokio::test]
+async fn a_restart_re_plans_only_when_the_rules_changed() {
+    use reminderd::import::sync::replan_upcoming;
+    use reminderd::rules::{Planning, RuleSet, WorkCalendar};
+
+    let app = spawn_app(&feed(start()), start() - Duration::days(3)).await;
+    app.import().await;
+    let store = &app.services.store;
+    let now = app.clock.now();
+    let planning = app.services.importer.planning();
+    // the first start plans (the import already did: nothing to add) and remembers
+    let first = replan_upcoming(store, planning, now).await.unwrap();
+    assert_eq!(first.reminders_planned, 0);
+    // a reminder withdrawn by hand stays withdrawn over an unchanged restart: the
+    // restart did not look at the appointments at all
+    let a = appointment(&app).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.cancel_pending_reminders(a.id, "test", now).await.unwrap();
+    tx.commit().await.unwrap();
+    let again = replan_upcoming(store, planning, now).await.unwrap();
+    assert_eq!((again.reminders_planned, again.reminders_cancelled), (0, 0));
+
+    // another rule: the restart re-plans every upcoming appointment
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/reminder-rules/24-uur-ervoor.toml"
+    ))
+    .unwrap();
+    let rules = RuleSet::new(vec![
+        reminderd::rules::Rule::parse("24-uur-ervoor", &text).unwrap(),
+        reminderd::rules::Rule::parse("twee-uur", &text.replace("\"24h\"", "\"2h\"")).unwrap(),
+    ]);
+    let workdays = WorkCalendar::default();
+    let changed = Planning { rules: &rules, zone: planning.zone, workdays: &workdays };
+    let replanned = replan_upcoming(store, changed, now).await.unwrap();
+    assert_eq!(replanned.reminders_planned, 1, "the new rule's reminder");
+    assert_eq!(replan_upcoming(store, changed, now).await.unwrap().reminders_planned, 0);
+}
