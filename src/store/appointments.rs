@@ -32,18 +32,20 @@ impl AppointmentInput {
     /// unchanged feed costs no writes.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
+        // borrowed, not cloned: computed for every appointment of every full import
+        let (starts_at, ends_at) = (self.starts_at.to_rfc3339(), self.ends_at.to_rfc3339());
         for part in [
-            Some(self.starts_at.to_rfc3339()),
-            Some(self.ends_at.to_rfc3339()),
-            self.summary.clone(),
-            self.location.clone(),
-            Some(self.calendar.clone()),
-            self.customer_name.clone(),
-            self.customer_phone.clone(),
-            Some(self.phone_is_mobile.to_string()),
-            self.customer_email.clone(),
-            self.contact_problem.clone(),
-            Some(self.status.as_str().to_string()),
+            Some(starts_at.as_str()),
+            Some(ends_at.as_str()),
+            self.summary.as_deref(),
+            self.location.as_deref(),
+            Some(self.calendar.as_str()),
+            self.customer_name.as_deref(),
+            self.customer_phone.as_deref(),
+            Some(if self.phone_is_mobile { "true" } else { "false" }),
+            self.customer_email.as_deref(),
+            self.contact_problem.as_deref(),
+            Some(self.status.as_str()),
         ] {
             match part {
                 Some(p) => {
