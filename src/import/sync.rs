@@ -276,6 +276,16 @@ pub async fn replan_all(
 /// The `daemon_state` key of the digest of the rules last planned with.
 const PLANNED_WITH: &str = "planned_with";
 
+/// Records that the stored reminders are the plan `planning` makes, so the next start
+/// does not re-plan (see [`replan_upcoming`]).
+pub async fn remember_plan(
+    tx: &mut Tx,
+    planning: Planning<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.set_state_value(PLANNED_WITH, &planning.digest(), now).await
+}
+
 /// Re-plans every upcoming appointment when the rules (or the zone, the working days,
 /// the program) changed since the last time: missing reminders are added (never those
 /// already sent) and reminders of removed rules are withdrawn. With unchanged rules it
@@ -300,7 +310,7 @@ pub async fn replan_upcoming(
         report.reminders_planned += planned;
         report.reminders_cancelled += cancelled;
     }
-    tx.set_state_value(PLANNED_WITH, &digest, now).await?;
+    remember_plan(&mut tx, planning, now).await?;
     tx.commit().await?;
     if report.reminders_planned > 0 || report.reminders_cancelled > 0 {
         info!(
