@@ -1,6 +1,6 @@
 //! The command line: `serve`, `demo`, `migrate`, `check-config`, `version`,
-//! `hash-password` and `simulate-tap`. Each command reads the settings it needs and
-//! hands plain values to the library.
+//! `hash-password`, `simulate-tap`, `preview`, `plan` and `explain`. Each command reads
+//! the settings it needs and hands plain values to the library.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use crate::app::Application;
 use crate::clock::Clock;
 use crate::config::{LogFormat, Settings};
 use crate::domain::{Action, PayloadKey};
-use crate::rules::RuleSet;
+use crate::rules::{Planning, RuleSet};
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -48,6 +48,29 @@ pub enum Command {
     SimulateTap(TapArgs),
     /// List every event occurrence a feed holds in a window, with the contact found.
     Preview(PreviewArgs),
+    /// Show the reminders that go out in the coming days, and when (marking the days
+    /// the clocks change and reminders moved out of quiet hours).
+    Plan(PlanArgs),
+    /// Say for one appointment which rules apply, what was planned, what was sent on
+    /// which channel, and why something was not sent.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// How many days ahead.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Print a JSON array instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The appointment's number (as `plan` and the report show it), or
+    /// `SOURCE:EXTERNAL-ID` (the event's UID, plus the instance's start for a series).
+    pub appointment: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,7 +179,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(simulate_tap(settings, args))
         }
+        Command::Plan(args) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(plan(settings, args))
+        }
+        Command::Explain(args) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(explain(settings, args))
+        }
     }
+}
+
+/// The store of a daemon that has run (these commands only read).
+async fn existing_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = open_store(settings).await?;
+    store.planned_reminders(Clock::system().now()).await.context(
+        "the database has no reminderd tables yet: start the daemon or run `reminderd migrate`",
+    )?;
+    Ok(store)
+}
+
+async fn plan(settings: Settings, args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let store = existing_store(&settings).await?;
+    let zone = settings.business.time_zone;
+    let rows = crate::inspect::plan(&store, zone, Clock::system().now(), args.days).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", crate::inspect::render_plan(&rows, zone, args.days));
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn explain(settings: Settings, args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let rules = RuleSet::load(&settings.rules_dir)?;
+    let store = existing_store(&settings).await?;
+    let Some(appointment) = crate::inspect::find(&store, &args.appointment).await? else {
+        eprintln!("no appointment `{}`: give its number or SOURCE:EXTERNAL-ID", args.appointment);
+        return Ok(ExitCode::FAILURE);
+    };
+    let workdays = settings.business.workdays();
+    let zone = settings.business.time_zone;
+    let planning = Planning { rules: &rules, zone, workdays: &workdays };
+    let explanation = crate::inspect::explain(&store, planning, appointment).await?;
+    print!("{}", explanation.render(zone));
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -21,6 +21,8 @@ pub mod domain;
 pub mod http;
 /// Calendar sources: fetching, reading iCal, reconciling with the store.
 pub mod import;
+/// `reminderd plan` and `reminderd explain`: the plan and its reasons, read-only.
+pub mod inspect;
 /// Health, readiness, logging and shutdown.
 pub mod ops;
 /// The staff report behind a login.

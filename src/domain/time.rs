@@ -50,6 +50,11 @@ pub fn dutch_date_short(at: DateTime<Utc>, zone: Tz) -> String {
     )
 }
 
+/// "di 14 okt 10:30": a moment for people, short.
+pub fn dutch_moment_short(at: DateTime<Utc>, zone: Tz) -> String {
+    format!("{} {}", dutch_date_short(at, zone), local_time(at, zone))
+}
+
 /// "10:30": 24-hour local time.
 pub fn local_time(at: DateTime<Utc>, zone: Tz) -> String {
     at.with_timezone(&zone).format("%H:%M").to_string()

@@ -21,7 +21,7 @@ use chrono_tz::Tz;
 
 use super::{QuietHours, Rule, RuleSet, Toward, WorkCalendar};
 use crate::domain::Appointment;
-use crate::domain::time::{dutch_date_short, local_time, resolve_local};
+use crate::domain::time::{dutch_moment_short, resolve_local};
 
 /// What planning needs besides the appointment: the rules and the business calendar.
 #[derive(Clone, Copy, Debug)]
@@ -93,8 +93,7 @@ pub enum Adjustment {
 impl Adjustment {
     /// In words, with local times in `zone`.
     pub fn describe(&self, zone: Tz) -> String {
-        let when =
-            |t: &DateTime<Utc>| format!("{} {}", dutch_date_short(*t, zone), local_time(*t, zone));
+        let when = |t: &DateTime<Utc>| dutch_moment_short(*t, zone);
         match self {
             Adjustment::Late { moment } => {
                 format!("booked after the rule's moment ({}): sent at once", when(moment))
@@ -185,9 +184,8 @@ fn decide(
     if late {
         if occasion == Occasion::Review {
             return skip(format!(
-                "its moment ({} {}) had passed when it was planned: the rule is newer than the moment",
-                dutch_date_short(moment, zone),
-                local_time(moment, zone)
+                "its moment ({}) had passed when it was planned: the rule is newer than the moment",
+                dutch_moment_short(moment, zone)
             ));
         }
         adjustments.push(Adjustment::Late { moment });

@@ -136,6 +136,12 @@ pub(super) use appointment_columns;
 const SELECT_BY_ID: &str =
     concat!("select ", appointment_columns!(), " from appointments a where a.id = $1");
 
+const SELECT_BY_EXTERNAL_ID: &str = concat!(
+    "select ",
+    appointment_columns!(),
+    " from appointments a where a.source = $1 and a.external_id = $2"
+);
+
 const SELECT_UPCOMING: &str = concat!(
     "select ",
     appointment_columns!(),
@@ -213,6 +219,17 @@ impl Store {
     pub async fn appointment(&self, id: i64) -> Result<Option<Appointment>> {
         let row: Option<AppointmentRow> = on_pool!(self, c =>
             sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(c).await)?;
+        row.map(AppointmentRow::into_domain).transpose()
+    }
+
+    /// The appointment a source knows by `external_id`.
+    pub async fn appointment_by_external_id(
+        &self,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Appointment>> {
+        let row: Option<AppointmentRow> = on_pool!(self, c => sqlx::query_as(SELECT_BY_EXTERNAL_ID)
+            .bind(source).bind(external_id).fetch_optional(c).await)?;
         row.map(AppointmentRow::into_domain).transpose()
     }
 

@@ -240,9 +240,24 @@ const REACHED_SINCE: &str = r#"
       and a.customer_phone is not null
     group by a.customer_phone"#;
 
+const SELECT_PLANNED: &str = concat!(
+    "select ",
+    outbox_columns!(),
+    " from outbox where kind = 'reminder' and state in ('pending', 'sending')",
+    " and next_attempt_at < $1 order by next_attempt_at, id"
+);
+
 const NEXT_DUE: &str = "select min(next_attempt_at) from outbox where state = 'pending'";
 
 impl Store {
+    /// The reminders waiting to go out before `until`, soonest first (for `reminderd
+    /// plan`).
+    pub async fn planned_reminders(&self, until: DateTime<Utc>) -> Result<Vec<OutboxMessage>> {
+        let found: Vec<OutboxRow> =
+            on_pool!(self, c => sqlx::query_as(SELECT_PLANNED).bind(until).fetch_all(c).await)?;
+        rows(found)
+    }
+
     /// When the next pending message is due, if any: the dispatcher sleeps until then
     /// instead of polling blindly.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {

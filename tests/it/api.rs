@@ -328,7 +328,7 @@ async fn a_server_error_is_retried_and_the_reminder_delivered_once() {
 }
 
 /// Meta answering every send with this Graph error.
-async fn answer_with_error(app: &TestApp, status: u16, code: i64, message: &str) {
+pub(crate) async fn answer_with_error(app: &TestApp, status: u16, code: i64, message: &str) {
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(status).set_body_json(json!({
             "error": { "message": message, "type": "OAuthException", "code": code,

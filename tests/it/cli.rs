@@ -23,6 +23,8 @@ fn every_command_has_help() {
         "hash-password",
         "simulate-tap",
         "preview",
+        "plan",
+        "explain",
     ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
@@ -50,6 +52,41 @@ fn a_bad_config_names_the_key_and_the_file_and_nothing_starts() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("batch_size") && err.contains("reminderd.toml"), "{command}: {err}");
     }
+}
+
+/// `plan` and `explain` read a daemon's database: they say what to do when there is
+/// none yet, and what is missing when the appointment is unknown.
+#[test]
+fn plan_and_explain_read_the_database_of_the_configured_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reminderd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "state_dir = \"{}\"\nrules_dir = \"{}\"\n[whatsapp]\nchannel = \"log\"\n\
+             [security]\nsecret_key = \"a secret key long enough for the configuration\"\n",
+            dir.path().display(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules"),
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| reminderd().arg("--config").arg(&file).args(args).output().unwrap();
+    let out = run(&["plan"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reminderd migrate"));
+
+    assert!(run(&["migrate"]).status.success());
+    let out = run(&["plan", "--days", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("in the next 3 days (times in Europe/Amsterdam)") && text.contains("none")
+    );
+    let out = run(&["plan", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let out = run(&["explain", "praktijk:uid-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no appointment `praktijk:uid-1`"));
 }
 
 /// The example config, with secrets from the environment as the systemd unit gives them.

@@ -151,3 +151,50 @@ async fn a_restart_re_plans_only_when_the_rules_changed() {
     assert_eq!(replanned.reminders_planned, 1, "the new rule's reminder");
     assert_eq!(replan_upcoming(store, changed, now).await.unwrap().reminders_planned, 0);
 }
+
+#[tokio::test]
+async fn plan_and_explain_say_what_goes_when_and_why() {
+    use chrono::TimeZone;
+    use reminderd::inspect;
+
+    // Monday 26 October 07:30 CET: 24 hours before is 07:30 on Sunday, the day the
+    // clocks go back, inside the quiet hours: the shipped rule moves it to 08:00
+    let start = chrono::Utc.with_ymd_and_hms(2026, 10, 26, 6, 30, 0).unwrap();
+    let now = start - Duration::days(6);
+    let app = spawn_app(&feed(start), now).await;
+    app.import().await;
+    let zone = chrono_tz::Europe::Amsterdam;
+    let rows = inspect::plan(&app.services.store, zone, now, 7).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row.due_local, "2026-10-25 08:00");
+    assert!(row.dst_switch_day);
+    assert!(row.note.as_deref().unwrap().contains("moved out of the quiet hours 21:00–08:00"));
+    assert_eq!(row.phone.as_deref(), Some("+316••••••78"));
+    let text = inspect::render_plan(&rows, zone, 7);
+    assert!(text.contains("zondag 25 oktober  — the clocks change this day"), "{text}");
+    assert!(text.contains("08:00  #"), "{text}");
+    assert!(inspect::plan(&app.services.store, zone, now, 1).await.unwrap().is_empty());
+
+    // Meta refuses it for this customer: explain says so, in words
+    crate::api::answer_with_error(&app, 400, 131026, "Message undeliverable").await;
+    app.clock.set(row.due_at);
+    app.dispatch().await;
+    let a = inspect::find(&app.services.store, "praktijk:sanne-1@praktijk").await.unwrap().unwrap();
+    assert_eq!(
+        inspect::find(&app.services.store, &a.id.to_string()).await.unwrap().map(|a| a.id),
+        Some(a.id)
+    );
+    let planning = app.services.importer.planning();
+    let text = inspect::explain(&app.services.store, planning, a).await.unwrap().render(zone);
+    for expected in [
+        "maandag 26 oktober, 07:30",
+        "24-uur-ervoor: applies; its moment: zo 25 okt 07:30",
+        "`24-uur-ervoor`: failed",
+        "planned: moved out of the quiet hours 21:00–08:00 (was zo 25 okt 07:30)",
+        "Meta's code 131026: The message could not be delivered",
+    ] {
+        assert!(text.contains(expected), "`{expected}` in:\n{text}");
+    }
+    assert!(inspect::find(&app.services.store, "praktijk:nobody").await.unwrap().is_none());
+}
