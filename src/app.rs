@@ -40,6 +40,7 @@ use crate::store::Store;
 use crate::webhook::process::{InboxProcessor, ProcessOptions};
 use crate::webhook::{self, WebhookState};
 use crate::whatsapp::client::{GraphClient, GraphConfig, LogSender, Sender};
+use crate::whatsapp::templates::TemplateBook;
 
 /// The parts of a built daemon that tests and the CLI drive directly.
 #[derive(Clone, Debug)]
@@ -100,6 +101,10 @@ impl Application {
             .filter_map(|s| Some((s.name.clone(), s.location.clone()?)))
             .collect();
         let sender = Arc::new(sender(settings)?);
+        // what Meta says about the templates: heard by the processor, read by the
+        // dispatcher
+        let templates = Arc::new(TemplateBook::default());
+        templates.load(store.templates().await.context("cannot read the templates' state")?);
         let dispatcher = Dispatcher::new(
             store.clone(),
             sender,
@@ -123,7 +128,8 @@ impl Application {
                 practice: settings.business.name.clone(),
                 source_locations: source_locations.clone(),
             },
-        );
+        )
+        .with_templates(templates.clone());
         let importer = Importer::new(
             store.clone(),
             clock.clone(),
@@ -170,7 +176,8 @@ impl Application {
                 poll_interval: Duration::from_secs(30),
             },
             dispatch_wake.clone(),
-        );
+        )
+        .with_templates(templates);
 
         let router = Router::new()
             .merge(webhook::router(WebhookState {

@@ -54,6 +54,18 @@ pub enum Command {
     /// Say for one appointment which rules apply, what was planned, what was sent on
     /// which channel, and why something was not sent.
     Explain(ExplainArgs),
+    /// The WhatsApp templates the rules use, at Meta.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Submit for review the UTILITY templates the rules define that Meta does not have
+    /// yet (with example values), and show the status of all.
+    Sync,
+    /// Show each template the rules use with its status, category and quality at Meta.
+    Status,
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,7 +199,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(explain(settings, args))
         }
+        Command::Templates(command) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(templates(settings, command))
+        }
     }
+}
+
+async fn templates(settings: Settings, command: TemplatesCommand) -> anyhow::Result<ExitCode> {
+    use crate::whatsapp::templates::{TemplateClient, example_appointment, render_lines, sync};
+    let w = &settings.whatsapp;
+    let waba = w.business_account_id.as_deref().filter(|id| !id.is_empty()).context(
+        "whatsapp.business_account_id is not set: templates belong to the WhatsApp Business \
+         Account (WhatsApp Manager > Account tools shows its id)",
+    )?;
+    let token = w.access_token.clone().context("whatsapp.access_token is not set")?;
+    let client = TemplateClient::new(&w.base_url, &w.api_version, waba, token, w.timeout)?;
+    let rules = RuleSet::load(&settings.rules_dir)?;
+    let example = example_appointment();
+    let locations = std::collections::HashMap::new();
+    let ctx = crate::rules::RenderContext::new(
+        &example,
+        settings.business.time_zone,
+        &settings.business.name,
+        &locations,
+    );
+    let create = matches!(command, TemplatesCommand::Sync);
+    let (lines, listed) = sync(&client, &rules, &ctx, create).await?;
+    // the daemon reads the same from the store
+    let store = open_store(&settings).await?;
+    store.migrate().await.context("cannot migrate the database")?;
+    let now = Clock::system().now();
+    for record in &listed {
+        store.record_template(record, now).await?;
+    }
+    store.close().await;
+    print!("{}", render_lines(&lines));
+    let failed = lines.iter().any(|l| {
+        matches!(l.action, crate::whatsapp::templates::SyncAction::Failed(_))
+            || (create && l.action == crate::whatsapp::templates::SyncAction::NoDefinition)
+    });
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// The store of a daemon that has run (these commands only read).

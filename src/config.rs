@@ -106,6 +106,9 @@ pub struct WhatsAppSettings {
     pub api_version: String,
     #[serde(deserialize_with = "crate::domain::secret::lenient_string")]
     pub phone_number_id: String,
+    /// The WhatsApp Business Account, for managing templates.
+    #[serde(default, deserialize_with = "lenient_optional_string")]
+    pub business_account_id: Option<String>,
     #[serde(default, with = "crate::domain::secret")]
     pub access_token: Option<SecretString>,
     #[serde(default, skip_serializing)]
@@ -601,6 +604,11 @@ fn de_zone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
             "`{name}` is not an IANA time zone name such as Europe/Amsterdam"
         ))
     })
+}
+
+/// An optional id that the environment provider may read as a number.
+fn lenient_optional_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    crate::domain::secret::lenient_string(d).map(|s| Some(s).filter(|s| !s.is_empty()))
 }
 
 /// A tier (250, 2000, …) or "unlimited".

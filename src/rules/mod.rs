@@ -232,6 +232,20 @@ pub struct Rule {
     /// deliver. A reminder is only sent while at least this much time is left before the
     /// appointment, so it can never arrive after it.
     pub ttl: Option<Duration>,
+    /// The template's text, for `reminderd templates sync` to create it at Meta.
+    pub definition: Option<TemplateDefinition>,
+}
+
+/// A UTILITY template as submitted to Meta for review: its texts with `{{1}}` or
+/// `{{name}}` placeholders where the rule's parameters go, and the button labels.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDefinition {
+    pub header: Option<String>,
+    pub body: String,
+    pub footer: Option<String>,
+    #[serde(default)]
+    pub buttons: Vec<String>,
 }
 
 /// The rules of a deployment.
@@ -318,6 +332,7 @@ struct TemplateFile {
     defaults: BTreeMap<String, String>,
     #[serde(default, with = "humantime_serde")]
     ttl: Option<Duration>,
+    definition: Option<TemplateDefinition>,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +496,9 @@ impl Rule {
                 humantime::format_duration(ttl)
             ));
         }
+        if let Some(definition) = &t.definition {
+            check_definition(definition, header.as_ref(), &body, buttons.len(), &mut problems);
+        }
         match when {
             Some(when) if problems.is_empty() => Ok(Rule {
                 name: name.to_string(),
@@ -498,6 +516,7 @@ impl Rule {
                 buttons,
                 defaults,
                 ttl: t.ttl,
+                definition: t.definition.clone(),
             }),
             _ => Err(problems),
         }
@@ -600,6 +619,97 @@ fn parse_quiet_hours(
     };
     // from = to: no quiet hours at all
     (from != to).then_some(QuietHours { from, to, toward })
+}
+
+/// Meta's limits on a template (WHATSAPP.md §5.7) and the match between its
+/// placeholders and the rule's parameters.
+fn check_definition(
+    d: &TemplateDefinition,
+    header: Option<&BodyParams>,
+    body: &BodyParams,
+    buttons: usize,
+    problems: &mut Vec<String>,
+) {
+    let mut bad = |what: String| problems.push(format!("template.definition.{what}"));
+    for (key, text, max) in [
+        ("header", d.header.as_deref(), 60),
+        ("body", Some(d.body.as_str()), 1024),
+        ("footer", d.footer.as_deref(), 60),
+    ] {
+        if let Some(text) = text
+            && text.chars().count() > max
+        {
+            bad(format!("{key}: longer than the {max} characters WhatsApp allows"));
+        }
+    }
+    let expected = |params: Option<&BodyParams>| -> Vec<String> {
+        match params {
+            None => Vec::new(),
+            Some(BodyParams::Positional(p)) => (1..=p.len()).map(|i| i.to_string()).collect(),
+            Some(BodyParams::Named(n)) => n.keys().cloned().collect(),
+        }
+    };
+    for (key, text, params) in [
+        ("header", d.header.as_deref().unwrap_or(""), header),
+        ("body", d.body.as_str(), Some(body)),
+    ] {
+        let mut found = template_placeholders(text);
+        found.sort();
+        found.dedup();
+        let mut wanted = expected(params);
+        wanted.sort();
+        if found != wanted {
+            let show = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.iter().map(|p| format!("{{{{{p}}}}}")).collect::<Vec<_>>().join(", ")
+                }
+            };
+            bad(format!(
+                "{key}: has the placeholders {} but the rule fills {}",
+                show(&found),
+                show(&wanted)
+            ));
+        }
+    }
+    let body_text = d.body.trim();
+    if body_text.starts_with("{{") || body_text.ends_with("}}") {
+        bad("body: may not start or end with a placeholder (Meta rejects it)".into());
+    }
+    // "parameters placed next to each other without text or punctuation between them"
+    let adjacent =
+        |t: &str| t.split("}}").skip(1).any(|after| after.trim_start().starts_with("{{"));
+    if adjacent(&d.body) || d.header.as_deref().is_some_and(adjacent) {
+        bad("body: placeholders next to each other need text between them".into());
+    }
+    if d.footer.as_deref().is_some_and(|f| f.contains("{{")) {
+        bad("footer: a footer has no placeholders".into());
+    }
+    if d.buttons.len() != buttons {
+        bad(format!(
+            "buttons: {} labels for the {buttons} buttons of template.buttons",
+            d.buttons.len()
+        ));
+    }
+    for label in &d.buttons {
+        if label.trim().is_empty() || label.chars().count() > 25 {
+            bad(format!("buttons: `{label}` must be 1 to 25 characters"));
+        }
+    }
+}
+
+/// The `{{…}}` placeholders of a template text, in order.
+pub fn template_placeholders(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else { break };
+        out.push(after[..close].trim().to_string());
+        rest = &after[close + 2..];
+    }
+    out
 }
 
 fn parse_conditions(file: MatchFile, problems: &mut Vec<String>) -> Conditions {

@@ -155,6 +155,49 @@ fn a_header_parameter_is_rendered_like_the_body() {
     assert_eq!(rule(EVENING_BEFORE).render(&ctx(&appointment())).unwrap().header, None);
 }
 
+const DEFINITION: &str = r#"
+[template.definition]
+header = "Afspraak {{1}}"
+body = "Hallo {{1}}, je afspraak is op {{2}} om {{3}} bij {{4}}. Kun je erbij zijn?"
+footer = "Praktijk De Linde"
+buttons = ["Ja, ik kom", "Annuleren", "Verzetten"]
+"#;
+
+#[test]
+fn a_template_definition_must_fit_the_rule_and_metas_limits() {
+    let with_header =
+        EVENING_BEFORE.replace("[template]\n", "[template]\nheader = \"{date_short}\"\n");
+    let good = rule(&format!("{with_header}{DEFINITION}"));
+    assert_eq!(good.definition.as_ref().unwrap().buttons.len(), 3);
+    let cases = [
+        (
+            DEFINITION.replace("bij {{4}}", "bij de praktijk"),
+            "but the rule fills {{1}}, {{2}}, {{3}}, {{4}}",
+        ),
+        (
+            DEFINITION.replace("\"Verzetten\"", "\"Een nieuwe tijd kiezen alstublieft\""),
+            "1 to 25 characters",
+        ),
+        (DEFINITION.replace(", \"Verzetten\"", ""), "2 labels for the 3 buttons"),
+        (DEFINITION.replace("Hallo {{1}}", "{{1}}"), "may not start or end"),
+        (DEFINITION.replace("om {{3}}", "{{3}}"), "next to each other"),
+        (DEFINITION.replace("Afspraak {{1}}", "Afspraak"), "header: has the placeholders none"),
+        (
+            DEFINITION.replace("footer = \"Praktijk De Linde\"", "footer = \"{{1}}\""),
+            "a footer has no placeholders",
+        ),
+        (
+            DEFINITION.replace("Praktijk De Linde\"", &format!("{}\"", "x".repeat(61))),
+            "footer: longer than the 60",
+        ),
+    ];
+    for (definition, expected) in cases {
+        let errors =
+            Rule::parse("test", &format!("{with_header}{definition}")).expect_err(expected);
+        assert!(errors.iter().any(|e| e.contains(expected)), "`{expected}` in {errors:?}");
+    }
+}
+
 #[test]
 fn bad_rule_files_name_every_problem() {
     let cases = [

@@ -46,6 +46,7 @@ use crate::store::{AttemptOutcome, Store, StoreError};
 use crate::whatsapp::client::{SendError, Sender};
 use crate::whatsapp::message::{Parameters, SendRequest, TemplateMessage};
 use crate::whatsapp::response::Disposition;
+use crate::whatsapp::templates::{TemplateBook, status_after_error};
 
 /// How the dispatcher behaves; from `[dispatch]`, `[whatsapp]` and `[business]`.
 #[derive(Clone, Debug)]
@@ -78,6 +79,9 @@ pub struct DispatchOptions {
     pub source_locations: HashMap<String, String>,
 }
 
+/// How often a reminder held for an unusable template looks again.
+const TEMPLATE_RECHECK: Duration = Duration::minutes(15);
+
 /// Sends what is due.
 #[derive(Clone, Debug)]
 pub struct Dispatcher {
@@ -91,9 +95,11 @@ pub struct Dispatcher {
     pairs: Arc<PairRate>,
     gate: Arc<ChannelGate>,
     reach: Arc<Reach>,
-    /// When `reach` was last brought up to date from the store (other replicas send
-    /// too).
-    reach_loaded: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// What Meta said about the templates (shared with the webhook processor).
+    templates: Arc<TemplateBook>,
+    /// When `reach` and `templates` were last brought up to date from the store (other
+    /// replicas send and hear from Meta too).
+    refreshed: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
     slots: Arc<Semaphore>,
     #[cfg(test)]
     faults: Arc<faults::Faults>,
@@ -125,12 +131,19 @@ impl Dispatcher {
             pairs: Arc::default(),
             gate: Arc::default(),
             reach: Arc::new(Reach::new(options.messaging_limit)),
-            reach_loaded: Arc::default(),
+            templates: Arc::default(),
+            refreshed: Arc::default(),
             slots: Arc::new(Semaphore::new(slots)),
             options: Arc::new(options),
             #[cfg(test)]
             faults: Arc::default(),
         }
+    }
+
+    /// Shares what is known about the templates with whoever hears from Meta.
+    pub fn with_templates(mut self, templates: Arc<TemplateBook>) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// Requests that may be in flight at once.
@@ -213,7 +226,7 @@ impl Dispatcher {
         };
         let free = (self.slots.available_permits() + 1).min(self.options.batch_size as usize);
         let now = self.clock.now();
-        self.refresh_reach(now).await?;
+        self.refresh(now).await?;
         let lease_until = now + duration(self.options.lease);
         let reclaim_before = now - duration(self.options.inflight_grace);
         let claimed = self.store.claim_due(now, lease_until, reclaim_before, free as u32).await?;
@@ -248,22 +261,23 @@ impl Dispatcher {
         Ok(count)
     }
 
-    /// Reads the customers reached in the last day from the store, at the first claim
-    /// and every minute after, when a messaging limit applies.
-    async fn refresh_reach(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if self.reach.limit().is_none() {
-            return Ok(());
-        }
+    /// Reads what other replicas may have changed — the customers reached in the last
+    /// day, what Meta said about the templates — at the first claim and every minute.
+    async fn refresh(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let due = self
-            .reach_loaded
+            .refreshed
             .lock()
             .expect("not poisoned")
             .is_none_or(|at| now < at || now - at >= Duration::minutes(1));
-        if due {
+        if !due {
+            return Ok(());
+        }
+        if self.reach.limit().is_some() {
             let reached = self.store.reached_since(now - duration(REACH_WINDOW)).await?;
             self.reach.load(reached);
-            *self.reach_loaded.lock().expect("not poisoned") = Some(now);
         }
+        self.templates.load(self.store.templates().await?);
+        *self.refreshed.lock().expect("not poisoned") = Some(now);
         Ok(())
     }
 
@@ -362,9 +376,41 @@ impl Dispatcher {
                 if e.disposition() != Disposition::StopChannel {
                     self.gate.open();
                 }
+                if e.disposition() == Disposition::TemplateUnusable
+                    && let Some(rule) = self.rules.get(&message.rule)
+                {
+                    return Some(self.template_refused(rule, &e).await);
+                }
                 self.after_failure(message, &e)
             }
         })
+    }
+
+    /// Meta refused the template itself: no reminder of it goes until Meta approves it
+    /// again (a status webhook, or `reminderd templates status`); this one waits too.
+    async fn template_refused(&self, rule: &crate::rules::Rule, e: &SendError) -> AttemptOutcome {
+        let code = e.code().unwrap_or_default();
+        let report = crate::store::TemplateRecord {
+            name: rule.template.clone(),
+            language: rule.language.clone(),
+            status: Some(status_after_error(code).into()),
+            reason: Some(format!("a send was refused with code {code}: {e}")),
+            ..Default::default()
+        };
+        error!(template = %rule.template, language = %rule.language, error.code = code,
+               "Meta refused the template: {e}");
+        self.templates.update(&report);
+        let now = self.clock.now();
+        if let Err(err) = self.store.record_template(&report, now).await {
+            error!(error.cause_chain = ?err, "cannot record the template's state");
+        }
+        AttemptOutcome::Deferred {
+            until: now + TEMPLATE_RECHECK,
+            detail: format!(
+                "template {} ({}) refused by Meta: {e}; waiting until it is approved",
+                rule.template, rule.language
+            ),
+        }
     }
 
     /// Decides whether the message still makes sense and builds the request.
@@ -397,6 +443,14 @@ impl Dispatcher {
                 let Some(rule) = self.rules.get(&message.rule) else {
                     return skip(format!("the rule `{}` no longer exists", message.rule));
                 };
+                // held while Meta does not allow the template; the e-mail fallback (a
+                // later version) will take these
+                if let Some(reason) = self.templates.unusable(&rule.template, &rule.language) {
+                    return Ok(Step::Done(AttemptOutcome::Deferred {
+                        until: now + TEMPLATE_RECHECK,
+                        detail: format!("{reason}; waiting until it is approved"),
+                    }));
+                }
                 // the appointment or the customer's answer may have changed since planning
                 if let Some(reason) = rule.excludes(&appointment) {
                     return skip(reason);
@@ -497,7 +551,8 @@ impl Dispatcher {
             }
             Disposition::FailMessage
             | Disposition::FallBackCustomer
-            | Disposition::FallBackTemplate => {
+            | Disposition::FallBackTemplate
+            | Disposition::TemplateUnusable => {
                 return AttemptOutcome::Failed { code, detail };
             }
         };

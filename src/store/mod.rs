@@ -11,6 +11,7 @@ mod outbox;
 mod report;
 mod sources;
 mod state;
+mod templates;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;
 pub use sources::{FeedVersion, SourceState};
+pub use templates::TemplateRecord;
 
 /// Why a store call failed, shaped for the caller's next decision.
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,8 @@ use crate::scheduler::dispatch::parse_callback_data;
 use crate::scheduler::wait_for_work;
 use crate::store::{InboxRow, NewOutbox, Store, StoreError, Tx};
 use crate::whatsapp::response::describe;
-use crate::whatsapp::webhook::{Event, InboundMessage, StatusUpdate, parse};
+use crate::whatsapp::templates::{TemplateBook, report_of};
+use crate::whatsapp::webhook::{Event, InboundMessage, StatusUpdate, TemplateEvent, parse};
 
 /// After this many failed attempts a delivery is left for an operator (it stays in
 /// the inbox, counted by `/readyz`).
@@ -51,6 +52,8 @@ pub struct InboxProcessor {
     options: Arc<ProcessOptions>,
     /// Woken when an answer was enqueued.
     dispatcher: Arc<Notify>,
+    /// Told at once what Meta says about a template (the dispatcher reads it).
+    templates: Arc<TemplateBook>,
 }
 
 impl InboxProcessor {
@@ -61,7 +64,20 @@ impl InboxProcessor {
         options: ProcessOptions,
         dispatcher: Arc<Notify>,
     ) -> Self {
-        InboxProcessor { store, clock, key, options: Arc::new(options), dispatcher }
+        InboxProcessor {
+            store,
+            clock,
+            key,
+            options: Arc::new(options),
+            dispatcher,
+            templates: Arc::default(),
+        }
+    }
+
+    /// Shares what Meta says about templates with the dispatcher.
+    pub fn with_templates(mut self, templates: Arc<TemplateBook>) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// Runs until `shutdown`, waking when a delivery was stored or every poll interval
@@ -159,11 +175,40 @@ impl InboxProcessor {
                 warn!(code = e.code, title = ?e.title, "Meta reported an error on the webhook");
                 Ok(0)
             }
+            Event::TemplateStatus(t) | Event::TemplateCategory(t) | Event::TemplateQuality(t) => {
+                self.template(tx, t, now).await?;
+                Ok(0)
+            }
             other => {
                 info!(event = ?other, "webhook event noted (not acted on yet)");
                 Ok(0)
             }
         }
+    }
+
+    /// Meta approved, paused, re-categorised or re-rated a template: recorded, and the
+    /// dispatcher uses (or holds) it from now on.
+    async fn template(
+        &self,
+        tx: &mut Tx,
+        t: &TemplateEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let known = match &t.template_id {
+            Some(id) => tx.template_by_id(id).await?,
+            None => None,
+        };
+        let Some(report) = report_of(t, known.as_ref()) else {
+            warn!(template_id = ?t.template_id,
+                  "a template webhook names a template reminderd does not know; \
+                   `reminderd templates status` reads them all");
+            return Ok(());
+        };
+        info!(template = %report.name, language = %report.language, status = ?report.status,
+              category = ?report.category, quality = ?report.quality, "Meta updated a template");
+        tx.record_template(&report, now).await?;
+        self.templates.update(&report);
+        Ok(())
     }
 
     /// A customer's message: a tap on one of our buttons acts; anything else is noted.

@@ -226,6 +226,8 @@ fn answer_json(answer: &Result<Answer, GraphError>) -> Value {
             "kind": "template_created", "template_id": t.id,
             "status": t.status, "category": t.category,
         }),
+        // no list answer is in the corpus; a `data` list would show up as a mismatch
+        Ok(Answer::Data(page)) => json!({ "kind": "list", "data": page["data"] }),
         Err(e) => json!({
             "kind": "error", "error_code": e.code, "error_subcode": e.subcode,
             "error_type": e.error_type, "message": e.message, "details": e.details,

@@ -6,6 +6,7 @@ mod json;
 pub mod message;
 pub mod response;
 pub mod signature;
+pub mod templates;
 pub mod webhook;
 
 #[cfg(test)]

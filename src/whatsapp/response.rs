@@ -29,9 +29,12 @@ pub enum Disposition {
     FallBackCustomer,
     /// A free-form message outside the 24-hour window: only a template may go.
     FallBackTemplate,
-    /// The token, account, number or template set-up is refused: no message can go
-    /// until an operator acts, so keep messages queued rather than failing them.
+    /// The token, account or number set-up is refused: no message can go until an
+    /// operator acts, so keep messages queued rather than failing them.
     StopChannel,
+    /// The template is missing, not approved in this language, paused or disabled: no
+    /// reminder can use it until Meta approves it (again); other templates still go.
+    TemplateUnusable,
 }
 
 /// A send Meta accepted. Acceptance is not delivery: status webhooks report that.
@@ -74,6 +77,8 @@ pub enum Answer {
     Success,
     /// A template creation.
     TemplateCreated(TemplateCreated),
+    /// A list (`data[]`, with `paging`), read by the caller that asked for it.
+    Data(Value),
 }
 
 /// An error answer, or an answer that could not be read.
@@ -156,12 +161,13 @@ const fn rule(codes: RangeInclusive<i64>, disposition: Disposition, meaning: &'s
 
 use Disposition::{
     FailMessage, FallBackCustomer, FallBackTemplate, Retry, RetryRecipientLater, StopChannel,
+    TemplateUnusable,
 };
 
 /// Meta's error codes that matter to a reminder sender, from WHATSAPP.md §4 (which
 /// cites Meta's error-code page), in ascending order. Template problems (132001, 132007,
-/// 132015, 132016) stop the channel rather than fail the message: every reminder uses
-/// the same template, and they should wait for an operator, not all fail.
+/// 132015, 132016) mark the template unusable rather than fail the message: every
+/// reminder of that rule would fail alike, and they should wait for the template.
 #[rustfmt::skip]
 pub const RULES: &[Rule] = &[
     rule(0..=0, StopChannel, "Meta could not authenticate the app: the access token is invalid, expired or revoked."),
@@ -202,12 +208,12 @@ pub const RULES: &[Rule] = &[
     rule(131057..=131057, Retry, "The business account is in maintenance for about a minute."),
     rule(131064..=131064, StopChannel, "The account's messaging limit was lowered because of template category violations."),
     rule(132000..=132000, FailMessage, "The number of values does not match the template's placeholders."),
-    rule(132001..=132001, StopChannel, "The template does not exist in this language or is not approved."),
+    rule(132001..=132001, TemplateUnusable, "The template does not exist in this language or is not approved."),
     rule(132005..=132005, FailMessage, "The template text is too long once the values are filled in."),
-    rule(132007..=132007, StopChannel, "The template's content violates WhatsApp policy."),
+    rule(132007..=132007, TemplateUnusable, "The template's content violates WhatsApp policy."),
     rule(132012..=132012, FailMessage, "A template value has the wrong format."),
-    rule(132015..=132015, StopChannel, "The template is paused because of low quality."),
-    rule(132016..=132016, StopChannel, "The template was disabled for good after being paused too often."),
+    rule(132015..=132015, TemplateUnusable, "The template is paused because of low quality."),
+    rule(132016..=132016, TemplateUnusable, "The template was disabled for good after being paused too often."),
     rule(132018..=132018, FailMessage, "A template value contains a line break, a tab or too many spaces."),
     // Not in WHATSAPP.md §4: "Server temporarily unavailable" on Meta's error-code page.
     rule(133004..=133004, Retry, "The WhatsApp server is temporarily unavailable."),
@@ -233,10 +239,9 @@ pub fn describe(code: i64) -> Option<&'static str> {
 pub fn read_send_response(http_status: u16, body: &[u8]) -> Result<SendAccepted, GraphError> {
     match read_response(http_status, body)? {
         Answer::Sent(accepted) => Ok(accepted),
-        Answer::Success | Answer::TemplateCreated(_) => Err(GraphError::unreadable(
-            http_status,
-            "the answer to a send has no message id".into(),
-        )),
+        Answer::Success | Answer::TemplateCreated(_) | Answer::Data(_) => Err(
+            GraphError::unreadable(http_status, "the answer to a send has no message id".into()),
+        ),
     }
 }
 
@@ -270,6 +275,9 @@ pub fn read_response(http_status: u16, body: &[u8]) -> Result<Answer, GraphError
     }
     if root.get("success").and_then(Value::as_bool) == Some(true) {
         return Ok(Answer::Success);
+    }
+    if root.get("data").is_some_and(Value::is_array) {
+        return Ok(Answer::Data(root));
     }
     if let Some(id) = ident(root.get("id")) {
         return Ok(Answer::TemplateCreated(TemplateCreated {
@@ -384,9 +392,9 @@ mod tests {
             (250, StopChannel),
             (368, StopChannel),
             (131031, StopChannel),
-            (132001, StopChannel),
-            (132015, StopChannel),
-            (132016, StopChannel),
+            (132001, TemplateUnusable),
+            (132015, TemplateUnusable),
+            (132016, TemplateUnusable),
             (132000, FailMessage),
             (132012, FailMessage),
             (132018, FailMessage),

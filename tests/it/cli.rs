@@ -25,6 +25,7 @@ fn every_command_has_help() {
         "preview",
         "plan",
         "explain",
+        "templates",
     ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
@@ -84,6 +85,9 @@ fn plan_and_explain_read_the_database_of_the_configured_daemon() {
     );
     let out = run(&["plan", "--json"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let out = run(&["templates", "status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whatsapp.business_account_id"));
     let out = run(&["explain", "praktijk:uid-1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no appointment `praktijk:uid-1`"));

@@ -198,3 +198,84 @@ async fn plan_and_explain_say_what_goes_when_and_why() {
     }
     assert!(inspect::find(&app.services.store, "praktijk:nobody").await.unwrap().is_none());
 }
+
+/// A real template webhook from the conformance corpus, about our template.
+fn template_webhook(file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let path =
+        format!("{}/tests/conformance/whatsapp/webhooks/{file}.json", env!("CARGO_MANIFEST_DIR"));
+    let mut body: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let value = &mut body["entry"][0]["changes"][0]["value"];
+    value["message_template_name"] = "afspraak_herinnering".into();
+    value["message_template_language"] = "nl".into();
+    edit(value);
+    body.to_string()
+}
+
+#[tokio::test]
+async fn a_paused_template_holds_its_reminders_until_meta_approves_it_again() {
+    let app = spawn_app(&feed(start()), start() - Duration::days(3)).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    let paused = template_webhook("template_status_paused_dogalyir", |_| {});
+    assert_eq!(app.post_signed(&paused).await, StatusCode::OK);
+    app.process_inbox().await;
+
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    assert!(app.sent().await.is_empty(), "not sent while paused");
+    let a = appointment(&app).await;
+    let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
+    assert_eq!((m.state, m.attempts), (OutboxState::Pending, 0));
+    assert!(m.detail.unwrap().contains("template afspraak_herinnering (nl) is PAUSED"));
+
+    // approved again: the next look sends it (the approval names only the id here)
+    let approved = template_webhook("template_status_approved_no_reason_piusalfred", |v| {
+        v["message_template_id"] = 1689556908129832u64.into();
+        v.as_object_mut().unwrap().remove("message_template_name");
+        v.as_object_mut().unwrap().remove("message_template_language");
+    });
+    assert_eq!(app.post_signed(&approved).await, StatusCode::OK);
+    app.process_inbox().await;
+    app.clock.advance(Duration::minutes(15));
+    app.dispatch().await;
+    assert_eq!(templates(&app.sent().await), 1);
+    let known = app.services.store.templates().await.unwrap();
+    assert_eq!(known[0].status.as_deref(), Some("APPROVED"), "{known:?}");
+}
+
+#[tokio::test]
+async fn a_template_meta_refuses_holds_every_reminder_of_it_and_is_recorded() {
+    let first = start();
+    let second = start() + Duration::hours(1);
+    let feed = format!(
+        "{}{}",
+        feed(first).replace("END:VCALENDAR\r\n", ""),
+        feed(second)
+            .split_once("BEGIN:VEVENT")
+            .map(|(_, e)| format!("BEGIN:VEVENT{e}"))
+            .unwrap()
+            .replace("sanne-1@praktijk", "sanne-2@praktijk")
+    );
+    let app = spawn_app(&feed, start() - Duration::days(3)).await;
+    crate::api::answer_with_error(&app, 400, 132015, "Template is Paused").await;
+    app.import().await;
+    app.clock.set(first - Duration::hours(24));
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1, "the first is refused");
+    // the second one is not even tried
+    app.clock.set(second - Duration::hours(24));
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1);
+    let b = reminderd::inspect::find(&app.services.store, "praktijk:sanne-2@praktijk")
+        .await
+        .unwrap()
+        .expect("the second appointment");
+    let m = app.services.store.outbox_for_appointment(b.id).await.unwrap().remove(0);
+    assert_eq!((m.state, m.attempts), (OutboxState::Pending, 0));
+    assert!(m.detail.unwrap().contains("is PAUSED at Meta"));
+    let known = app.services.store.templates().await.unwrap();
+    assert_eq!(known.len(), 1);
+    assert_eq!(known[0].status.as_deref(), Some("PAUSED"));
+    assert!(known[0].reason.as_deref().unwrap().contains("132015"));
+}

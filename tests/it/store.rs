@@ -6,7 +6,8 @@ use std::future::Future;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
 use reminderd::store::{
-    AppointmentInput, AttemptOutcome, FeedVersion, Inserted, NewOutbox, Store, UPSERT_BATCH,
+    AppointmentInput, AttemptOutcome, FeedVersion, Inserted, NewOutbox, Store, TemplateRecord,
+    UPSERT_BATCH,
 };
 
 use crate::helpers::{databases, open};
@@ -549,6 +550,52 @@ async fn the_report_lists_a_day_with_the_latest_reminder() {
         assert_eq!(rows.len(), 1, "{backend}");
         assert_eq!(rows[0].appointment.id, a);
         assert_eq!(rows[0].reminder_state, Some(OutboxState::Pending));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn template_reports_merge_field_by_field_and_are_found_by_id() {
+    on_each_backend(|store, backend| async move {
+        let base = TemplateRecord {
+            name: "afspraak_herinnering".into(),
+            language: "nl".into(),
+            ..TemplateRecord::default()
+        };
+        let approved = TemplateRecord {
+            template_id: Some("1689556908129832".into()),
+            status: Some("APPROVED".into()),
+            category: Some("UTILITY".into()),
+            ..base.clone()
+        };
+        store.record_template(&approved, now()).await.unwrap();
+        // a quality webhook carries no status: the approval stays
+        let quality = TemplateRecord { quality: Some("YELLOW".into()), ..base.clone() };
+        store.record_template(&quality, now()).await.unwrap();
+        let paused = TemplateRecord {
+            status: Some("PAUSED".into()),
+            reason: Some("FIRST_PAUSE".into()),
+            ..base.clone()
+        };
+        store.record_template(&paused, now()).await.unwrap();
+        let all = store.templates().await.unwrap();
+        assert_eq!(
+            all,
+            vec![TemplateRecord {
+                template_id: Some("1689556908129832".into()),
+                status: Some("PAUSED".into()),
+                category: Some("UTILITY".into()),
+                quality: Some("YELLOW".into()),
+                reason: Some("FIRST_PAUSE".into()),
+                ..base.clone()
+            }],
+            "{backend}"
+        );
+        let mut tx = store.begin().await.unwrap();
+        let found = tx.template_by_id("1689556908129832").await.unwrap().unwrap();
+        assert_eq!(found.name, "afspraak_herinnering", "{backend}");
+        assert!(tx.template_by_id("42").await.unwrap().is_none());
+        tx.commit().await.unwrap();
     })
     .await;
 }
