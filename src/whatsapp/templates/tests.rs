@@ -81,6 +81,18 @@ fn a_rule_definition_becomes_metas_create_request_with_examples() {
     );
 }
 
+/// A management client for the account `waba` at the fake Graph API.
+fn client(graph: &MockServer, waba: &str) -> TemplateClient {
+    TemplateClient::new(
+        &graph.uri(),
+        "v25.0",
+        waba,
+        SecretString::from("EAAtest"),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
 fn record(status: Option<&str>, category: Option<&str>) -> TemplateRecord {
     TemplateRecord {
         name: "afspraak_herinnering".into(),
@@ -148,14 +160,7 @@ async fn the_template_list_is_read_page_by_page_and_a_template_created() {
         ))
         .mount(&graph)
         .await;
-    let client = TemplateClient::new(
-        &graph.uri(),
-        "v25.0",
-        "102290129340398",
-        SecretString::from("EAAtest"),
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let client = client(&graph, "102290129340398");
     let found = client.list().await.unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(
@@ -190,14 +195,7 @@ async fn a_refused_management_call_says_why() {
                        "code": 190, "fbtrace_id": "A1" } })))
         .mount(&graph)
         .await;
-    let client = TemplateClient::new(
-        &graph.uri(),
-        "v25.0",
-        "1",
-        SecretString::from("x"),
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let client = client(&graph, "1");
     let err = client.list().await.unwrap_err().to_string();
     assert!(err.contains("190") && err.contains("access token"), "{err}");
 }
@@ -231,14 +229,7 @@ async fn sync_submits_the_missing_defined_templates_and_reports_the_rest() {
     )
     .unwrap();
     let rules = crate::rules::RuleSet::new(vec![defined, existing, undefined]);
-    let client = TemplateClient::new(
-        &graph.uri(),
-        "v25.0",
-        "1",
-        SecretString::from("x"),
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let client = client(&graph, "1");
     let example = example_appointment();
     let locations = HashMap::new();
     let ctx =
