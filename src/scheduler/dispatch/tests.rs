@@ -338,3 +338,41 @@ fn callback_data_round_trips() {
     assert_eq!(parse_callback_data("appt:7f3c2a"), None);
     assert_eq!(parse_callback_data("outbox:x"), None);
 }
+
+/// Each class of Meta's error policy, as the fake Graph API answers it, and what the
+/// dispatcher makes of the reminder: (code, HTTP status, state, attempt counted, the
+/// reason mentions).
+#[tokio::test]
+async fn every_error_class_gets_its_treatment() {
+    let cases: [(i64, u16, OutboxState, bool, &str); 8] = [
+        (130429, 400, OutboxState::Pending, true, "130429"),
+        (131000, 500, OutboxState::Pending, true, "131000"),
+        (131056, 400, OutboxState::Pending, true, "131056"),
+        (131009, 400, OutboxState::Failed, true, "131009"),
+        (131026, 400, OutboxState::Failed, true, "131026"),
+        (190, 401, OutboxState::Pending, false, "channel is stopped"),
+        (368, 403, OutboxState::Pending, false, "channel is stopped"),
+        (132015, 400, OutboxState::Pending, false, "refused by Meta"),
+    ];
+    for (code, status, state, counted, reason) in cases {
+        let h = Harness::new().await;
+        Mock::given(method("POST"))
+            .and(path(MESSAGES))
+            .respond_with(graph_error(status, code, "refused"))
+            .mount(&h.graph)
+            .await;
+        let id = h.reminder("a", "+31612345678").await;
+        let d = h.dispatcher();
+        d.drain().await.unwrap();
+        let m = h.message(id).await;
+        assert_eq!(m.state, state, "{code}: {m:?}");
+        assert_eq!(m.attempts, i64::from(counted), "{code}: attempts");
+        let detail = m.detail.unwrap_or_default();
+        assert!(detail.contains(reason), "{code}: {detail}");
+        if state == OutboxState::Pending {
+            assert!(m.next_attempt_at > due(), "{code}: waits");
+        }
+        // a retry or a hold never sends again at once
+        assert_eq!(h.requests().await, 1, "{code}");
+    }
+}
