@@ -10,7 +10,7 @@
 //! quiet_hours = { from = "21:00", to = "08:00", move = "earlier" }   # the default
 //! late_min_ahead = "1h"   # booked after the moment: at once if at least this far ahead
 //! grace = "10m"           # wait this long after a booking or a change
-//! unless = "confirmed"    # or "answered"; left out: always
+//! unless = "confirmed"    # only to those who have not answered; left out: always
 //!
 //! [match]                 # left out: every appointment
 //! calendars = ["Fysiotherapie"]
@@ -111,25 +111,22 @@ impl fmt::Display for QuietHours {
     }
 }
 
-/// A second reminder that only goes to those who have not answered.
+/// A second reminder that only goes to those who have not answered (`unless =
+/// "confirmed"`, or its synonym `"answered"`): not to a customer who confirmed, nor to
+/// one who asked for another time (staff are on it; "can you make it?" would confuse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unless {
-    /// Not when the customer confirmed.
-    Confirmed,
-    /// Not when the customer answered at all (confirmed, or asked for another time).
     Answered,
 }
 
 impl Unless {
     /// Why a reminder is not for a customer who replied `reply`, if it is not.
     pub fn excludes(self, reply: Reply) -> Option<&'static str> {
-        match (self, reply) {
-            (Unless::Confirmed, Reply::Confirmed) | (Unless::Answered, Reply::Confirmed) => {
-                Some("the customer already confirmed")
-            }
-            (Unless::Answered, Reply::Reschedule) => Some("the customer asked for another time"),
-            (Unless::Answered, Reply::Cancelled) => Some("the customer cancelled"),
-            _ => None,
+        match reply {
+            Reply::Confirmed => Some("the customer already confirmed"),
+            Reply::Reschedule => Some("the customer asked for another time"),
+            Reply::Cancelled => Some("the customer cancelled"),
+            Reply::None => None,
         }
     }
 }
@@ -414,8 +411,7 @@ impl Rule {
         let quiet_hours = parse_quiet_hours(file.quiet_hours.as_ref(), &mut problems);
         let unless = match file.unless.as_deref() {
             None => None,
-            Some("confirmed") => Some(Unless::Confirmed),
-            Some("answered") => Some(Unless::Answered),
+            Some("confirmed" | "answered") => Some(Unless::Answered),
             Some(other) => {
                 problems
                     .push(format!("unless: `{other}` is neither \"confirmed\" nor \"answered\""));
