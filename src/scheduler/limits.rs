@@ -63,7 +63,15 @@ pub fn concurrency_for(rate: u32, latency: StdDuration) -> usize {
 /// the rest.
 #[derive(Debug, Default)]
 pub struct PairRate {
-    last: Mutex<HashMap<String, DateTime<Utc>>>,
+    last: Mutex<Recent>,
+}
+
+#[derive(Debug, Default)]
+struct Recent {
+    sent: HashMap<String, DateTime<Utc>>,
+    /// Prune when the map reaches this size: twice what was left after the last prune,
+    /// so pruning costs O(1) per send however many customers are written to.
+    prune_at: usize,
 }
 
 /// The pair-rate spacing (WHATSAPP.md §5.2).
@@ -74,17 +82,18 @@ impl PairRate {
     /// returns the moment it may go instead.
     pub fn reserve(&self, to: &str, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         let spacing = Duration::from_std(PAIR_SPACING).expect("small");
-        let mut last = self.last.lock().expect("not poisoned");
-        if let Some(previous) = last.get(to)
+        let mut recent = self.last.lock().expect("not poisoned");
+        if let Some(previous) = recent.sent.get(to)
             && now < *previous + spacing
         {
             return Err(*previous + spacing);
         }
         // forget customers whose spacing has passed, now and then
-        if last.len() >= 4096 {
-            last.retain(|_, t| now < *t + spacing);
+        if recent.sent.len() >= recent.prune_at.max(4096) {
+            recent.sent.retain(|_, t| now < *t + spacing);
+            recent.prune_at = 2 * recent.sent.len();
         }
-        last.insert(to.to_string(), now);
+        recent.sent.insert(to.to_string(), now);
         Ok(())
     }
 }
@@ -313,6 +322,22 @@ mod tests {
         reach.load([("+31600000001".to_string(), t - Duration::hours(23))]);
         assert_eq!(reach.admit("+31600000002", t), Err(t + Duration::hours(1)));
         assert_eq!(reach.admit("+31600000001", t), Ok(()));
+    }
+
+    #[test]
+    fn the_pair_rate_forgets_customers_whose_six_seconds_passed() {
+        let pairs = PairRate::default();
+        let t = at("2026-10-13T08:30:00Z");
+        // 1,000 new customers a second for half a minute: about 6,000 are within their
+        // six seconds at any time, and the record stays within twice that
+        for second in 0..30 {
+            for i in 0..1_000 {
+                let to = format!("+316{:08}", second * 1_000 + i);
+                assert_eq!(pairs.reserve(&to, t + Duration::seconds(second)), Ok(()));
+            }
+            let kept = pairs.last.lock().unwrap().sent.len();
+            assert!(kept <= 2 * 7_000, "{kept} kept after {second} s");
+        }
     }
 
     #[test]
