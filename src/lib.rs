@@ -27,6 +27,8 @@ pub mod inspect;
 pub mod ops;
 /// The staff report behind a login.
 pub mod report;
+/// Rescheduling: free times and the conversation that picks one.
+pub mod reschedule;
 /// Reminder rules and the pure planning of reminders.
 pub mod rules;
 /// The dispatcher: due messages out, within Meta's rules.

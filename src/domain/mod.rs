@@ -44,5 +44,5 @@ pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
 pub use outbox::{Delivery, OutboxKind, OutboxMessage, OutboxState};
-pub use payload::{Action, ButtonPayload, PayloadKey};
+pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};
 pub use phone::{Phone, PhoneError, Region};

@@ -123,9 +123,72 @@ impl ButtonPayload {
     }
 }
 
+/// A verified choice from the list of free times: this time (or none of them, when
+/// `start` is `None`) for this appointment. Signed like a button payload, so a row id
+/// cannot be edited into another appointment or a time that was not offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotChoice {
+    pub appointment_id: i64,
+    /// Unix seconds of the chosen start; `None`: "Geen van deze tijden".
+    pub start: Option<i64>,
+}
+
+impl SlotChoice {
+    /// `SLOT:<appointment>:<unix start or ->:<tag>`, well under Meta's 200 characters.
+    pub fn encode(&self, key: &PayloadKey) -> String {
+        let start = self.start.map_or_else(|| "-".to_string(), |s| s.to_string());
+        let body = format!("SLOT:{}:{start}", self.appointment_id);
+        let tag = URL_SAFE_NO_PAD.encode(key.0.tag(body.as_bytes(), TAG_LEN));
+        format!("{body}:{tag}")
+    }
+
+    pub fn decode(text: &str, key: &PayloadKey) -> Result<SlotChoice, PayloadError> {
+        let Some((body, tag)) = text.rsplit_once(':') else { return Err(PayloadError::Malformed) };
+        let mut parts = body.splitn(3, ':');
+        let (Some("SLOT"), Some(id), Some(start)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(PayloadError::Malformed);
+        };
+        let appointment_id = id.parse().map_err(|_| PayloadError::Malformed)?;
+        let start = match start {
+            "-" => None,
+            s => Some(s.parse().map_err(|_| PayloadError::Malformed)?),
+        };
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
+        if tag.len() != TAG_LEN || !key.0.verify(body.as_bytes(), &tag) {
+            return Err(PayloadError::BadSignature);
+        }
+        Ok(SlotChoice { appointment_id, start })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_choice_round_trips_and_cannot_be_edited() {
+        for choice in [
+            SlotChoice { appointment_id: 7, start: Some(1_760_511_600) },
+            SlotChoice { appointment_id: 7, start: None },
+        ] {
+            let text = choice.encode(&key());
+            assert!(text.len() <= 64, "{text}");
+            assert_eq!(SlotChoice::decode(&text, &key()), Ok(choice));
+        }
+        let text = SlotChoice { appointment_id: 7, start: Some(1_760_511_600) }.encode(&key());
+        let other_time = text.replacen("1760511600", "1760515200", 1);
+        assert_eq!(SlotChoice::decode(&other_time, &key()), Err(PayloadError::BadSignature));
+        let other_appointment = text.replacen(":7:", ":8:", 1);
+        assert_eq!(SlotChoice::decode(&other_appointment, &key()), Err(PayloadError::BadSignature));
+        for garbage in ["SLOT:7", "CONFIRM:7:abc", "SLOT:x:1:abc", "09:00"] {
+            assert_eq!(
+                SlotChoice::decode(garbage, &key()),
+                Err(PayloadError::Malformed),
+                "{garbage}"
+            );
+        }
+    }
 
     fn key() -> PayloadKey {
         PayloadKey::from_secret(b"test secret that is long enough!")

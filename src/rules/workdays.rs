@@ -64,13 +64,22 @@ impl WorkCalendar {
         if self.open.contains(&day) {
             return None;
         }
+        if let Some(why) = self.closed_on(day) {
+            return Some(why);
+        }
+        matches!(day.weekday(), Weekday::Sat | Weekday::Sun).then_some("weekend")
+    }
+
+    /// Why the practice is closed all of `day` whatever its opening hours say (a public
+    /// holiday or a closed day), or `None`. Weekends are left to the opening hours.
+    pub fn closed_on(&self, day: NaiveDate) -> Option<&'static str> {
+        if self.open.contains(&day) {
+            return None;
+        }
         if self.closed.contains(&day) {
             return Some("closed");
         }
-        if let Some(name) = self.holiday(day) {
-            return Some(name);
-        }
-        matches!(day.weekday(), Weekday::Sat | Weekday::Sun).then_some("weekend")
+        self.holiday(day)
     }
 
     pub fn is_working_day(&self, day: NaiveDate) -> bool {

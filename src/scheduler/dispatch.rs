@@ -107,7 +107,7 @@ pub struct Dispatcher {
 
 /// What became of one claimed message.
 enum Step {
-    Send { to: String, request: SendRequest },
+    Send { to: String, request: Box<SendRequest> },
     Done(AttemptOutcome),
 }
 
@@ -434,7 +434,7 @@ impl Dispatcher {
                     message.reply_to.as_deref(),
                     callback_data(message.id),
                 );
-                Ok(Step::Send { to, request })
+                Ok(Step::Send { to, request: Box::new(request) })
             }
             OutboxKind::Reminder => {
                 if let Some(reason) = self.too_late(message, &appointment, now) {
@@ -493,7 +493,7 @@ impl Dispatcher {
                     quick_replies,
                     callback_data: callback_data(message.id),
                 });
-                Ok(Step::Send { to, request })
+                Ok(Step::Send { to, request: Box::new(request) })
             }
         }
     }

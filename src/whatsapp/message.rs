@@ -1,6 +1,7 @@
 //! The bodies reminderd POSTs to `/{phone-number-id}/messages`: a template with quick
-//! replies (the reminder) and a free-form text (a reply inside the service window).
-//! Shapes as in WHATSAPP.md §1.1 and §2.1.
+//! replies (the reminder), a free-form text (a reply inside the service window) and an
+//! interactive list (the free times offered after "Verzetten"). Shapes as in
+//! WHATSAPP.md §1.1, §2.1 and §2.3.
 
 use serde::Serialize;
 
@@ -32,6 +33,67 @@ pub struct Context {
 pub enum Body {
     Template { template: Template },
     Text { text: Text },
+    Interactive { interactive: Interactive },
+}
+
+/// An interactive list: one button that opens sections of rows to pick from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Interactive {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<TextHeader>,
+    body: BodyText,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    footer: Option<BodyText>,
+    action: ListAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct TextHeader {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct BodyText {
+    text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct ListAction {
+    button: String,
+    sections: Vec<ListSection>,
+}
+
+/// A titled group of rows (one per day, for free times).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ListSection {
+    pub title: String,
+    pub rows: Vec<ListRow>,
+}
+
+/// One choice; `id` comes back in the webhook's `list_reply`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ListRow {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Everything needed to send one list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListMessage {
+    pub to: String,
+    pub header: Option<String>,
+    pub body: String,
+    pub footer: Option<String>,
+    /// The label of the button that opens the list.
+    pub button: String,
+    pub sections: Vec<ListSection>,
+    pub callback_data: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -142,6 +204,57 @@ impl SendRequest {
         }
     }
 
+    /// An interactive list, checked against Meta's limits (WHATSAPP.md §2.3): a list
+    /// Meta would refuse is an error naming the part, not a failed send.
+    pub fn list(m: ListMessage) -> Result<SendRequest, String> {
+        let too_long = |what: &str, text: &str, max: usize| {
+            (text.chars().count() > max)
+                .then(|| format!("the list's {what} `{text}` is longer than {max} characters"))
+        };
+        let rows: usize = m.sections.iter().map(|s| s.rows.len()).sum();
+        if rows == 0 || rows > 10 {
+            return Err(format!("a list holds 1 to 10 rows, not {rows}"));
+        }
+        if m.sections.len() > 10 {
+            return Err("a list holds at most 10 sections".into());
+        }
+        let mut checks = vec![
+            too_long("button", &m.button, 20),
+            too_long("body", &m.body, 4096),
+            m.header.as_deref().and_then(|h| too_long("header", h, 60)),
+            m.footer.as_deref().and_then(|f| too_long("footer", f, 60)),
+        ];
+        for section in &m.sections {
+            checks.push(too_long("section title", &section.title, 24));
+            for row in &section.rows {
+                checks.push(too_long("row title", &row.title, 24));
+                checks.push(too_long("row id", &row.id, 200));
+                checks.push(
+                    row.description.as_deref().and_then(|d| too_long("row description", d, 72)),
+                );
+            }
+        }
+        if let Some(problem) = checks.into_iter().flatten().next() {
+            return Err(problem);
+        }
+        Ok(SendRequest {
+            messaging_product: "whatsapp",
+            recipient_type: "individual",
+            to: m.to,
+            body: Body::Interactive {
+                interactive: Interactive {
+                    kind: "list",
+                    header: m.header.map(|text| TextHeader { kind: "text", text }),
+                    body: BodyText { text: m.body },
+                    footer: m.footer.map(|text| BodyText { text }),
+                    action: ListAction { button: m.button, sections: m.sections },
+                },
+            },
+            biz_opaque_callback_data: Some(m.callback_data),
+            context: None,
+        })
+    }
+
     /// A free-form text, optionally quoting the message it answers.
     pub fn text(
         to: &str,
@@ -231,6 +344,80 @@ mod tests {
                     { "type": "text", "parameter_name": "naam", "text": "Sanne" } ] }
             ])
         );
+    }
+
+    fn example_list() -> ListMessage {
+        let row = |id: &str, title: &str, description: Option<&str>| ListRow {
+            id: id.into(),
+            title: title.into(),
+            description: description.map(str::to_string),
+        };
+        ListMessage {
+            to: "+31612345678".into(),
+            header: Some("Beschikbare tijden".into()),
+            body: "Kies een nieuw tijdstip voor je afspraak.".into(),
+            footer: Some("Praktijk De Linde".into()),
+            button: "Kies tijd".into(),
+            sections: vec![
+                ListSection {
+                    title: "Woensdag 15 okt".into(),
+                    rows: vec![
+                        row("SLOT:7f3c2a:20251015T0900", "09:00", Some("Dr. Jansen")),
+                        row("SLOT:7f3c2a:20251015T1130", "11:30", Some("Dr. Jansen")),
+                    ],
+                },
+                ListSection {
+                    title: "Donderdag 16 okt".into(),
+                    rows: vec![row("SLOT:7f3c2a:20251016T1400", "14:00", None)],
+                },
+            ],
+            callback_data: "outbox:9".into(),
+        }
+    }
+
+    #[test]
+    fn a_list_has_the_shape_meta_documents() {
+        let request = SendRequest::list(example_list()).unwrap();
+        let mut value = serde_json::to_value(&request).unwrap();
+        assert_eq!(value["biz_opaque_callback_data"], "outbox:9");
+        value.as_object_mut().unwrap().remove("biz_opaque_callback_data");
+        // WHATSAPP.md §2.3, verbatim
+        assert_eq!(
+            value,
+            json!({
+              "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+31612345678",
+              "type": "interactive",
+              "interactive": {
+                "type": "list",
+                "header": { "type": "text", "text": "Beschikbare tijden" },
+                "body":   { "text": "Kies een nieuw tijdstip voor je afspraak." },
+                "footer": { "text": "Praktijk De Linde" },
+                "action": {
+                  "button": "Kies tijd",
+                  "sections": [
+                    { "title": "Woensdag 15 okt", "rows": [
+                      { "id": "SLOT:7f3c2a:20251015T0900", "title": "09:00", "description": "Dr. Jansen" },
+                      { "id": "SLOT:7f3c2a:20251015T1130", "title": "11:30", "description": "Dr. Jansen" } ] },
+                    { "title": "Donderdag 16 okt", "rows": [
+                      { "id": "SLOT:7f3c2a:20251016T1400", "title": "14:00" } ] }
+                  ]
+                }
+              }
+            })
+        );
+    }
+
+    #[test]
+    fn a_list_meta_would_refuse_is_an_error_naming_the_part() {
+        let mut eleven = example_list();
+        eleven.sections[0].rows = (0..10).map(|_| eleven.sections[1].rows[0].clone()).collect();
+        assert!(SendRequest::list(eleven).unwrap_err().contains("1 to 10 rows, not 11"));
+        let mut long = example_list();
+        long.sections[0].title = "Woensdag 15 oktober 2026 ochtend".into();
+        assert!(SendRequest::list(long).unwrap_err().contains("section title"));
+        let mut button = example_list();
+        button.button = "Kies een nieuwe tijd uit de lijst".into();
+        assert!(SendRequest::list(button).unwrap_err().contains("button"));
     }
 
     #[test]

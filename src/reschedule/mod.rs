@@ -1,0 +1,11 @@
+//! Rescheduling: after a tap on "Verzetten", the free times to offer and the short
+//! conversation that ends with a time for staff to accept. Both parts are pure; the
+//! webhook processor stores the conversation and carries out its effects.
+
+pub mod availability;
+pub mod conversation;
+pub mod offer;
+
+pub use availability::{Schedule, Search, Slot, free_slots};
+pub use conversation::{Conversation, Effect, Input, Message, Refused, State};
+pub use offer::{Offer, OfferTexts, offer_list};
