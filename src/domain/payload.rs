@@ -71,6 +71,22 @@ impl PayloadKey {
     pub fn from_secret(secret: &[u8]) -> Self {
         PayloadKey(Key::derive(secret, "button payload v1"))
     }
+
+    /// `body:tag`, the tag binding every byte of `body`.
+    fn sign(&self, body: &str) -> String {
+        let tag = URL_SAFE_NO_PAD.encode(self.0.tag(body.as_bytes(), TAG_LEN));
+        format!("{body}:{tag}")
+    }
+
+    /// The body of a signed text, if its tag (after the last `:`) verifies.
+    fn open<'a>(&self, text: &'a str) -> Result<&'a str, PayloadError> {
+        let (body, tag) = text.rsplit_once(':').ok_or(PayloadError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
+        if tag.len() != TAG_LEN || !self.0.verify(body.as_bytes(), &tag) {
+            return Err(PayloadError::BadSignature);
+        }
+        Ok(body)
+    }
 }
 
 /// A verified payload: this action, for this outgoing message.
@@ -98,23 +114,17 @@ impl ButtonPayload {
 
     /// The text sent to Meta as the button's payload.
     pub fn encode(&self, key: &PayloadKey) -> String {
-        let body = format!("{}:{}", self.action.code(), self.outbox_id);
-        let tag = URL_SAFE_NO_PAD.encode(key.0.tag(body.as_bytes(), TAG_LEN));
-        format!("{body}:{tag}")
+        key.sign(&format!("{}:{}", self.action.code(), self.outbox_id))
     }
 
     /// Reads and verifies a payload that came back in a webhook.
     pub fn decode(text: &str, key: &PayloadKey) -> Result<ButtonPayload, PayloadError> {
         let mut parts = text.splitn(3, ':');
-        let (Some(code), Some(id), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(code), Some(id), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(PayloadError::Malformed);
         };
         let outbox_id: i64 = id.parse().map_err(|_| PayloadError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
-        let body = &text[..code.len() + 1 + id.len()];
-        if tag.len() != TAG_LEN || !key.0.verify(body.as_bytes(), &tag) {
-            return Err(PayloadError::BadSignature);
-        }
+        key.open(text)?;
         let action = Action::ALL
             .into_iter()
             .find(|a| a.code() == code)
@@ -137,13 +147,11 @@ impl SlotChoice {
     /// `SLOT:<appointment>:<unix start or ->:<tag>`, well under Meta's 200 characters.
     pub fn encode(&self, key: &PayloadKey) -> String {
         let start = self.start.map_or_else(|| "-".to_string(), |s| s.to_string());
-        let body = format!("SLOT:{}:{start}", self.appointment_id);
-        let tag = URL_SAFE_NO_PAD.encode(key.0.tag(body.as_bytes(), TAG_LEN));
-        format!("{body}:{tag}")
+        key.sign(&format!("SLOT:{}:{start}", self.appointment_id))
     }
 
     pub fn decode(text: &str, key: &PayloadKey) -> Result<SlotChoice, PayloadError> {
-        let Some((body, tag)) = text.rsplit_once(':') else { return Err(PayloadError::Malformed) };
+        let body = text.rsplit_once(':').map_or("", |(body, _)| body);
         let mut parts = body.splitn(3, ':');
         let (Some("SLOT"), Some(id), Some(start)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -154,10 +162,7 @@ impl SlotChoice {
             "-" => None,
             s => Some(s.parse().map_err(|_| PayloadError::Malformed)?),
         };
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
-        if tag.len() != TAG_LEN || !key.0.verify(body.as_bytes(), &tag) {
-            return Err(PayloadError::BadSignature);
-        }
+        key.open(text)?;
         Ok(SlotChoice { appointment_id, start })
     }
 }
