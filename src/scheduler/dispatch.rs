@@ -319,12 +319,16 @@ impl Dispatcher {
         request: &SendRequest,
     ) -> Option<AttemptOutcome> {
         let now = self.clock.now();
-        if let Err(until) = self.gate.check(now) {
+        let stopped = |until| {
             let reason = self.gate.stopped().map(|s| s.reason).unwrap_or_default();
-            return Some(AttemptOutcome::Deferred {
+            Some(AttemptOutcome::Deferred {
                 until,
                 detail: format!("the WhatsApp channel is stopped: {reason}"),
-            });
+            })
+        };
+        // a stopped channel holds the message before it counts toward any limit
+        if let Err(until) = self.gate.peek(now) {
+            return stopped(until);
         }
         // replies answer the customer inside their service window: only reminders count
         if message.kind == OutboxKind::Reminder
@@ -353,6 +357,11 @@ impl Dispatcher {
                 until,
                 detail: "Meta's pair rate: one message to the same customer per 6 seconds".into(),
             });
+        }
+        // taken last: a message let through as the probe must be sent, so the probe's
+        // answer opens or stops the channel again
+        if let Err(until) = self.gate.check(now) {
+            return stopped(until);
         }
         self.limiter.acquire().await;
         #[cfg(test)]

@@ -140,6 +140,17 @@ impl ChannelGate {
         }
     }
 
+    /// Whether [`ChannelGate::check`] would let a message through now, without taking
+    /// the probe: for the checks that come before it.
+    pub fn peek(&self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        match self.stopped.lock().expect("not poisoned").as_ref() {
+            None => Ok(()),
+            Some(s) if s.probing => Err(now + Duration::from_std(PROBE_WAIT).expect("small")),
+            Some(s) if now >= s.until => Ok(()),
+            Some(s) => Err(s.until),
+        }
+    }
+
     pub fn stop(&self, reason: String, code: Option<i64>, now: DateTime<Utc>, pause: Duration) {
         let mut stopped = self.stopped.lock().expect("not poisoned");
         let since = stopped.as_ref().map_or(now, |s| s.since);
@@ -348,8 +359,12 @@ mod tests {
         assert_eq!(gate.check(t), Ok(()));
         gate.stop("token expired".into(), Some(190), t, pause);
         assert_eq!(gate.check(t + Duration::minutes(1)), Err(t + pause));
-        // the probe goes; the others wait a few seconds for its answer
+        // the probe goes (peeking does not take it); the others wait a few seconds for
+        // its answer
+        assert_eq!(gate.peek(t + pause), Ok(()));
+        assert_eq!(gate.peek(t + pause), Ok(()));
         assert_eq!(gate.check(t + pause), Ok(()));
+        assert_eq!(gate.peek(t + pause), Err(t + pause + Duration::seconds(10)));
         assert_eq!(gate.check(t + pause), Err(t + pause + Duration::seconds(10)));
         // the probe failed again: still stopped since the first error, next probe later
         gate.stop("token expired".into(), Some(190), t + pause, pause);
