@@ -6,6 +6,7 @@
 //! Functions that must happen together take a [`Tx`]; the caller commits.
 
 mod appointments;
+mod customers;
 mod inbox;
 mod outbox;
 mod report;

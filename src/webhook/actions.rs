@@ -17,11 +17,12 @@ pub struct ReplyTexts {
     pub already_cancelled: String,
     pub not_active: String,
     pub moved: String,
+    pub unclear: String,
 }
 
 impl ReplyTexts {
     /// Every text with its config key, for validation.
-    pub fn all(&self) -> [(&'static str, &str); 6] {
+    pub fn all(&self) -> [(&'static str, &str); 7] {
         [
             ("confirmed", &self.confirmed),
             ("cancelled", &self.cancelled),
@@ -29,6 +30,7 @@ impl ReplyTexts {
             ("already_cancelled", &self.already_cancelled),
             ("not_active", &self.not_active),
             ("moved", &self.moved),
+            ("unclear", &self.unclear),
         ]
     }
 
@@ -40,6 +42,7 @@ impl ReplyTexts {
             Answer::AlreadyCancelled => &self.already_cancelled,
             Answer::NotActive => &self.not_active,
             Answer::Moved => &self.moved,
+            Answer::Unclear => &self.unclear,
         }
     }
 }
@@ -55,6 +58,8 @@ pub enum Answer {
     NotActive,
     /// The tap was on a reminder for an earlier start time.
     Moved,
+    /// A message reminderd does not understand: a person will read it.
+    Unclear,
 }
 
 impl Answer {
@@ -67,6 +72,7 @@ impl Answer {
             Answer::AlreadyCancelled => "already_cancelled",
             Answer::NotActive => "not_active",
             Answer::Moved => "moved",
+            Answer::Unclear => "unclear",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod process;
+pub mod words;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -16,9 +16,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::actions::{Effect, ReplyTexts, decide};
+use super::actions::{Answer, Effect, ReplyTexts, decide};
+use super::words::{Intent, understand};
 use crate::clock::Clock;
-use crate::domain::{AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey};
+use crate::domain::phone::mask;
+use crate::domain::{
+    Action, Appointment, AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey,
+};
 use crate::rules::render::fill;
 use crate::rules::{Placeholder, RenderContext};
 use crate::scheduler::dispatch::parse_callback_data;
@@ -211,17 +215,34 @@ impl InboxProcessor {
         Ok(())
     }
 
-    /// A customer's message: a tap on one of our buttons acts; anything else is noted.
+    /// A customer's message: a tap on one of our buttons acts, and so does a short
+    /// "ja" or "nee" about their one upcoming appointment; anything else is for a person.
     async fn message(
         &self,
         tx: &mut Tx,
         m: &InboundMessage,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let Some(text) = m.reply_payload() else {
-            info!(message.id = %m.id, kind = ?m.kind, "customer message without a button; not acted on");
-            return Ok(0);
-        };
+        if let Some(payload) = m.reply_payload() {
+            return self.tap(tx, m, payload, now).await;
+        }
+        if m.kind.as_deref() == Some("text")
+            && let Some(text) = m.text_body.as_deref()
+        {
+            return self.free_text(tx, m, text, now).await;
+        }
+        info!(message.id = %m.id, kind = ?m.kind, "customer message without a button or text; not acted on");
+        Ok(0)
+    }
+
+    /// A tap on one of our buttons.
+    async fn tap(
+        &self,
+        tx: &mut Tx,
+        m: &InboundMessage,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let payload = match ButtonPayload::decode(text, &self.key) {
             Ok(p) => p,
             Err(e) => {
@@ -244,9 +265,71 @@ impl InboxProcessor {
             );
             return Ok(0);
         };
-        let decision = decide(payload.action, &appointment, reminder.appointment_start, now);
-        info!(appointment.id = appointment.id, action = %payload.action,
-              answer = decision.answer.as_str(), "button tap");
+        info!(appointment.id = appointment.id, action = %payload.action, "button tap");
+        self.act(tx, m, payload.action, &appointment, reminder.appointment_start, now).await
+    }
+
+    /// A text: yes or no about the customer's one upcoming appointment acts like the
+    /// button; anything else (or a yes with two appointments ahead) gets one polite
+    /// answer a day and waits for a person.
+    async fn free_text(
+        &self,
+        tx: &mut Tx,
+        m: &InboundMessage,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let Some(phone) = m.from.as_deref().map(|f| format!("+{}", f.trim_start_matches('+')))
+        else {
+            info!(message.id = %m.id, "a text from a customer without a phone number; for staff");
+            return Ok(0);
+        };
+        let intent = understand(text);
+        if matches!(intent, Intent::Stop | Intent::Start) {
+            // the consent ledger is not part of this version: staff must act on it
+            warn!(message.id = %m.id, customer = %mask(&phone), ?intent,
+                  "the customer asked to stop or start WhatsApp messages; for staff");
+            return Ok(0);
+        }
+        let upcoming = tx.upcoming_for_phone(&phone, now).await?;
+        let action = match intent {
+            Intent::Confirm => Some(Action::Confirm),
+            Intent::Cancel => Some(Action::Cancel),
+            _ => None,
+        };
+        match (action, upcoming.as_slice()) {
+            (Some(action), [only]) => {
+                info!(appointment.id = only.id, %action, "a text understood as a tap");
+                self.act(tx, m, action, only, only.starts_at, now).await
+            }
+            (_, [first, ..]) => {
+                info!(message.id = %m.id, customer = %mask(&phone), ?intent,
+                      appointments = upcoming.len(), "a text for staff to read");
+                let day = now.with_timezone(&self.options.zone).date_naive();
+                self.answer(tx, m, first, Answer::Unclear, format!("unclear:{phone}:{day}"), now)
+                    .await
+            }
+            (_, []) => {
+                info!(message.id = %m.id, customer = %mask(&phone),
+                      "a text from a customer without upcoming appointments; for staff");
+                Ok(0)
+            }
+        }
+    }
+
+    /// Applies `action` to `appointment` as of the reminder planned for `version`, and
+    /// enqueues the answer.
+    async fn act(
+        &self,
+        tx: &mut Tx,
+        m: &InboundMessage,
+        action: Action,
+        appointment: &Appointment,
+        version: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let decision = decide(action, appointment, version, now);
+        info!(appointment.id = appointment.id, answer = decision.answer.as_str(), "answered");
         match decision.effect {
             Some(Effect::Reply(reply)) => tx.set_reply(appointment.id, reply, now).await?,
             Some(Effect::Cancel) => {
@@ -258,19 +341,34 @@ impl InboxProcessor {
             }
             None => {}
         }
+        self.answer(tx, m, appointment, decision.answer, format!("reply:{}", m.id), now).await
+    }
+
+    /// Enqueues `answer` to the customer, once per `dedup_key`.
+    async fn answer(
+        &self,
+        tx: &mut Tx,
+        m: &InboundMessage,
+        appointment: &Appointment,
+        answer: Answer,
+        dedup_key: String,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        // the appointment as it is now (a cancel just changed it)
+        let appointment =
+            tx.appointment(appointment.id).await?.unwrap_or_else(|| appointment.clone());
         let ctx = RenderContext::new(
             &appointment,
             self.options.zone,
             &self.options.practice,
             &self.options.source_locations,
         );
-        let template = self.options.texts.text(decision.answer);
-        let body = answer_text(template, &ctx);
+        let body = answer_text(self.options.texts.text(answer), &ctx);
         let answer = NewOutbox {
             appointment_id: appointment.id,
             kind: OutboxKind::Reply,
-            rule: decision.answer.as_str().to_string(),
-            dedup_key: format!("reply:{}", m.id),
+            rule: answer.as_str().to_string(),
+            dedup_key,
             appointment_start: appointment.starts_at,
             due_at: now,
             body: Some(body),

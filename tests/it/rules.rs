@@ -279,3 +279,77 @@ async fn a_template_meta_refuses_holds_every_reminder_of_it_and_is_recorded() {
     assert_eq!(known[0].status.as_deref(), Some("PAUSED"));
     assert!(known[0].reason.as_deref().unwrap().contains("132015"));
 }
+
+/// A real text-message webhook from the conformance corpus, from Sanne, saying `text`.
+fn text_from_sanne(text: &str, id: &str) -> String {
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/whatsapp/webhooks/text_java.json");
+    let mut body: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let message = &mut body["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["from"] = "31612345678".into();
+    message["id"] = id.into();
+    message["text"]["body"] = text.into();
+    body.to_string()
+}
+
+fn texts(sent: &[(serde_json::Value, Option<String>)]) -> Vec<String> {
+    sent.iter()
+        .filter(|(r, _)| r["type"] == "text")
+        .map(|(r, _)| r["text"]["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_plain_yes_or_no_about_the_one_upcoming_appointment_acts_like_the_button() {
+    let app = spawn_app(&feed(start()), start() - Duration::days(2)).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    assert_eq!(
+        app.post_signed(&text_from_sanne("Ja hoor, ik kom!", "wamid.T1")).await,
+        StatusCode::OK
+    );
+    app.process_inbox().await;
+    assert_eq!(appointment(&app).await.reply, Reply::Confirmed);
+    app.dispatch().await;
+    let said = texts(&app.sent().await);
+    assert_eq!(said.len(), 1);
+    assert!(said[0].contains("bevestigd"), "{said:?}");
+
+    app.clock.advance(Duration::minutes(1));
+    let no = text_from_sanne("Nee, ik kan toch niet", "wamid.T2");
+    assert_eq!(app.post_signed(&no).await, StatusCode::OK);
+    app.process_inbox().await;
+    let a = appointment(&app).await;
+    assert_eq!(
+        (a.reply, a.status),
+        (Reply::Cancelled, reminderd::domain::AppointmentStatus::Cancelled)
+    );
+    app.dispatch().await;
+    assert!(texts(&app.sent().await)[1].contains("geannuleerd"));
+}
+
+#[tokio::test]
+async fn an_unclear_text_gets_one_polite_answer_a_day_and_stop_is_left_to_staff() {
+    let app = spawn_app(&feed(start()), start() - Duration::days(2)).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    for (i, text) in ["Waar kan ik parkeren?", "En mag mijn dochter mee?"].iter().enumerate() {
+        let body = text_from_sanne(text, &format!("wamid.U{i}"));
+        assert_eq!(app.post_signed(&body).await, StatusCode::OK);
+        app.process_inbox().await;
+        app.clock.advance(Duration::minutes(1));
+        app.dispatch().await;
+    }
+    let said = texts(&app.sent().await);
+    assert_eq!(said.len(), 1, "one answer for the day: {said:?}");
+    assert!(said[0].contains("Een medewerker van Praktijk De Linde leest het"), "{said:?}");
+    assert_eq!(appointment(&app).await.reply, Reply::None, "nothing changed");
+
+    let stop = text_from_sanne("STOP", "wamid.S1");
+    assert_eq!(app.post_signed(&stop).await, StatusCode::OK);
+    app.process_inbox().await;
+    app.clock.advance(Duration::minutes(1));
+    app.dispatch().await;
+    assert_eq!(texts(&app.sent().await).len(), 1, "no answer to STOP from this version");
+}
