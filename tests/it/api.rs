@@ -257,6 +257,23 @@ async fn an_oversized_body_is_refused_with_413() {
 }
 
 #[tokio::test]
+async fn another_method_on_the_webhook_gets_405_and_changes_nothing() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+        let status = app
+            .http
+            .request(method.clone(), app.url("/webhooks/whatsapp"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    assert_eq!(app.services.store.unprocessed_inbox_count().await.unwrap(), 0, "nothing stored");
+}
+
+#[tokio::test]
 async fn meta_verifies_the_webhook_with_the_right_token_only() {
     let app = spawn_app(&feed(start()), morning_before()).await;
     let get = |token: &str| {
