@@ -2,7 +2,8 @@
 //! says now, and (re)planning the reminders of every appointment that changed — all in
 //! one transaction, so a failure leaves the last good import exactly as it was.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use tracing::info;
@@ -10,7 +11,10 @@ use tracing::info;
 use crate::domain::{Appointment, AppointmentStatus, OutboxKind};
 pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
-use crate::store::{AppointmentInput, FeedVersion, NewOutbox, Store, StoreError, Tx, UPSERT_BATCH};
+use crate::store::{
+    AppointmentInput, ExistingAppointment, FeedVersion, NewOutbox, Store, StoreError, Tx,
+    UPSERT_BATCH,
+};
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,16 +65,12 @@ pub struct Reading<'a> {
     pub problems: &'a [String],
 }
 
-impl Reading<'_> {
-    /// Whether a stored appointment belongs to an event that could not be read: its
-    /// external id is the UID, or the UID and an instance's start.
-    fn unreadable(&self, external_id: &str) -> bool {
-        self.unreadable.iter().any(|uid| {
-            external_id
-                .strip_prefix(uid.as_str())
-                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-        })
-    }
+/// Whether a stored appointment belongs to an event that could not be read: its
+/// external id is the UID, or the UID and an instance's start.
+fn of_unreadable_event(unreadable: &BTreeSet<String>, external_id: &str) -> bool {
+    unreadable.iter().any(|uid| {
+        external_id.strip_prefix(uid.as_str()).is_some_and(|r| r.is_empty() || r.starts_with('/'))
+    })
 }
 
 /// How much of a source may vanish in one import before it is taken for a broken
@@ -101,80 +101,159 @@ pub async fn reconcile(
     guard: VanishGuard,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
-    let Reading { source, appointments, window, version, problems, .. } = reading;
-    let mut tx = store.begin().await?;
-    // on PostgreSQL, one replica at a time imports a source
-    tx.lock(&format!("import:{source}")).await?;
-    let existing: HashMap<String, _> = tx
-        .existing_appointments(source, window.from)
-        .await?
-        .into_iter()
-        .map(|e| (e.external_id.clone(), e))
-        .collect();
-    let mut report = SyncReport { seen: appointments.len(), ..SyncReport::default() };
-    let mut seen = HashSet::with_capacity(appointments.len());
+    let Reading { source, appointments, window, version, unreadable, problems } = reading;
+    let mut reconciliation = Reconciliation::begin(store, source, window, planning, now).await?;
+    reconciliation.add(appointments).await?;
+    reconciliation.finish(unreadable, version, problems, guard).await
+}
 
-    // New and changed appointments are written in batches of UPSERT_BATCH: three or
-    // four statements per batch instead of about four per appointment.
-    let mut batch: Vec<&AppointmentInput> = Vec::with_capacity(UPSERT_BATCH);
-    let mut in_batch: HashSet<&str> = HashSet::with_capacity(UPSERT_BATCH);
-    for input in appointments {
-        seen.insert(input.external_id.as_str());
-        let known = existing.get(&input.external_id);
-        if known.is_some_and(|e| {
-            e.fingerprint == input.fingerprint() && e.status != AppointmentStatus::Removed.as_str()
-        }) {
-            report.unchanged += 1;
-            continue;
-        }
-        if known.is_some() {
-            report.updated += 1
-        } else {
-            report.inserted += 1
-        }
-        // a key repeated in the feed is written after the batch holding its first
-        // copy, as the rows would have been one by one
-        if !in_batch.insert(input.external_id.as_str()) {
-            apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
-            batch.clear();
-            in_batch.clear();
-            in_batch.insert(input.external_id.as_str());
-        }
-        batch.push(input);
-        if batch.len() == UPSERT_BATCH {
-            apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
-            batch.clear();
-            in_batch.clear();
-        }
-    }
-    apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
+/// A reconciliation under way, for a reading that arrives in parts: the appointments
+/// are written as they come, in one transaction, and the removals are decided by
+/// [`Reconciliation::finish`] once the reading is complete. Dropped unfinished, it
+/// rolls back: the last good import stays as it was.
+#[derive(Debug)]
+pub struct Reconciliation<'a, A> {
+    tx: Tx,
+    source: &'a str,
+    window: Window,
+    planning: Planning<'a>,
+    now: DateTime<Utc>,
+    existing: HashMap<String, ExistingAppointment>,
+    /// Every external id read so far, with the number of the batch it was last put in
+    /// (if it was new or changed): a key repeated within one batch waits for the next.
+    seen: HashMap<String, Option<usize>>,
+    /// New and changed appointments, written UPSERT_BATCH at a time: three or four
+    /// statements per batch instead of about four per appointment.
+    batch: Vec<A>,
+    batches: usize,
+    report: SyncReport,
+}
 
-    let vanished: Vec<_> = existing
-        .values()
-        .filter(|e| {
-            !seen.contains(e.external_id.as_str())
-                && e.status == AppointmentStatus::Scheduled.as_str()
-                && e.starts_at < window.to
-                && !reading.unreadable(&e.external_id)
+impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
+    /// Starts the transaction and reads what is stored of `source` in `window`.
+    pub async fn begin(
+        store: &Store,
+        source: &'a str,
+        window: Window,
+        planning: Planning<'a>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, SyncError> {
+        let mut tx = store.begin().await?;
+        // on PostgreSQL, one replica at a time imports a source
+        tx.lock(&format!("import:{source}")).await?;
+        let existing = tx
+            .existing_appointments(source, window.from)
+            .await?
+            .into_iter()
+            .map(|e| (e.external_id.clone(), e))
+            .collect();
+        Ok(Reconciliation {
+            tx,
+            source,
+            window,
+            planning,
+            now,
+            existing,
+            seen: HashMap::new(),
+            batch: Vec::with_capacity(UPSERT_BATCH),
+            batches: 0,
+            report: SyncReport::default(),
         })
-        .collect();
-    let known = existing
-        .values()
-        .filter(|e| e.status == AppointmentStatus::Scheduled.as_str() && e.starts_at < window.to)
-        .count();
-    if guard.refuses(known, vanished.len(), appointments.len()) {
-        return Err(SyncError::Shrunk { known, vanished: vanished.len() });
     }
-    for gone in vanished {
-        tx.set_appointment_status(gone.id, AppointmentStatus::Removed, now).await?;
-        report.reminders_cancelled += tx
-            .cancel_pending_reminders(gone.id, "the appointment was removed from the calendar", now)
+
+    /// Writes the new and changed appointments among `appointments`, the next part of
+    /// the reading, and plans their reminders.
+    pub async fn add(
+        &mut self,
+        appointments: impl IntoIterator<Item = A>,
+    ) -> Result<(), SyncError> {
+        for input in appointments {
+            let a = input.borrow();
+            self.report.seen += 1;
+            let known = self.existing.get(&a.external_id);
+            let changed = known.is_none_or(|e| {
+                e.fingerprint != a.fingerprint() || e.status == AppointmentStatus::Removed.as_str()
+            });
+            let batched = self.seen.entry(a.external_id.clone()).or_insert(None);
+            if !changed {
+                self.report.unchanged += 1;
+                continue;
+            }
+            let repeated = batched.replace(self.batches) == Some(self.batches);
+            if known.is_some() {
+                self.report.updated += 1
+            } else {
+                self.report.inserted += 1
+            }
+            // a key repeated in the feed is written after the batch holding its first
+            // copy, as the rows would have been one by one
+            if repeated {
+                self.flush().await?;
+                self.seen.insert(a.external_id.clone(), Some(self.batches));
+            }
+            self.batch.push(input);
+            if self.batch.len() == UPSERT_BATCH {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the batch.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let batch: Vec<&AppointmentInput> = self.batch.iter().map(Borrow::borrow).collect();
+        apply_batch(&mut self.tx, self.source, &batch, self.planning, self.now, &mut self.report)
             .await?;
-        report.removed += 1;
+        self.batch.clear();
+        self.batches += 1;
+        Ok(())
     }
-    tx.record_import_success(source, now, version, appointments.len() as i64, problems).await?;
-    tx.commit().await?;
-    Ok(report)
+
+    /// Completes the reading: the appointments gone from the source are removed (unless
+    /// the vanish guard refuses), the import is recorded, and all of it committed.
+    /// `unreadable` are the UIDs of events that could not be read (see [`Reading`]).
+    pub async fn finish(
+        mut self,
+        unreadable: &BTreeSet<String>,
+        version: &FeedVersion,
+        problems: &[String],
+        guard: VanishGuard,
+    ) -> Result<SyncReport, SyncError> {
+        self.flush().await?;
+        let Reconciliation { mut tx, source, window, now, existing, seen, mut report, .. } = self;
+        let vanished: Vec<_> = existing
+            .values()
+            .filter(|e| {
+                !seen.contains_key(e.external_id.as_str())
+                    && e.status == AppointmentStatus::Scheduled.as_str()
+                    && e.starts_at < window.to
+                    && !of_unreadable_event(unreadable, &e.external_id)
+            })
+            .collect();
+        let known = existing
+            .values()
+            .filter(|e| {
+                e.status == AppointmentStatus::Scheduled.as_str() && e.starts_at < window.to
+            })
+            .count();
+        if guard.refuses(known, vanished.len(), report.seen) {
+            return Err(SyncError::Shrunk { known, vanished: vanished.len() });
+        }
+        for gone in vanished {
+            tx.set_appointment_status(gone.id, AppointmentStatus::Removed, now).await?;
+            report.reminders_cancelled += tx
+                .cancel_pending_reminders(
+                    gone.id,
+                    "the appointment was removed from the calendar",
+                    now,
+                )
+                .await?;
+            report.removed += 1;
+        }
+        tx.record_import_success(source, now, version, report.seen as i64, problems).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
 }
 
 /// Upserts one batch of new or changed appointments (distinct external ids) and
