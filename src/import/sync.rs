@@ -13,7 +13,7 @@ pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
 use crate::store::{
     AppointmentInput, ExistingAppointment, FeedVersion, NewOutbox, Store, StoreError, Tx,
-    UPSERT_BATCH,
+    UPSERT_BATCH, UpsertBatch,
 };
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
@@ -126,6 +126,9 @@ pub struct Reconciliation<'a, A> {
     /// statements per batch instead of about four per appointment.
     batch: Vec<A>,
     batches: usize,
+    /// The reminders of the last batch, enqueued with the next one's upsert: its values
+    /// are bound while the database inserts these.
+    planned: Planned,
     report: SyncReport,
 }
 
@@ -157,6 +160,7 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
             seen: HashMap::new(),
             batch: Vec::with_capacity(UPSERT_BATCH),
             batches: 0,
+            planned: Planned::default(),
             report: SyncReport::default(),
         })
     }
@@ -199,13 +203,34 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         Ok(())
     }
 
-    /// Writes the batch.
+    /// Writes the batch (and the reminders of the one before), and plans its reminders.
+    /// The statements run in the order of one batch at a time; only our side of the
+    /// work moves to when the database is busy with the statement before.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        let batch: Vec<&AppointmentInput> = self.batch.iter().map(Borrow::borrow).collect();
-        apply_batch(&mut self.tx, self.source, &batch, self.planning, self.now, &mut self.report)
-            .await?;
-        self.batch.clear();
-        self.batches += 1;
+        let Reconciliation { tx, source, planning, now, batch, batches, planned, report, .. } =
+            self;
+        let (source, planning, now) = (*source, *planning, *now);
+        let last = std::mem::take(planned);
+        if batch.is_empty() {
+            report.reminders_planned += last.insert(tx, now).await?;
+            return Ok(());
+        }
+        let inputs: Vec<&AppointmentInput> = batch.iter().map(Borrow::borrow).collect();
+        let backend = tx.backend();
+        let (inserted, upsert) = tokio::join!(
+            biased;
+            last.insert(tx, now),
+            async { UpsertBatch::new(backend, source, &inputs, now) }
+        );
+        report.reminders_planned += inserted?;
+        // planning sees the rows as stored (a kept reply, a cleared one)
+        let stored = tx.run_upsert(upsert).await?;
+        let (next, cancelled) =
+            withdraw_and_plan(tx, &stored, planning, now, Occasion::Changed).await?;
+        *planned = next;
+        report.reminders_cancelled += cancelled;
+        batch.clear();
+        *batches += 1;
         Ok(())
     }
 
@@ -219,6 +244,8 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         problems: &[String],
         guard: VanishGuard,
     ) -> Result<SyncReport, SyncError> {
+        self.flush().await?;
+        // the reminders of the last batch
         self.flush().await?;
         let Reconciliation { mut tx, source, window, now, existing, seen, mut report, .. } = self;
         let vanished: Vec<_> = existing
@@ -256,27 +283,6 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
     }
 }
 
-/// Upserts one batch of new or changed appointments (distinct external ids) and
-/// re-plans their reminders, adding to `report`'s reminder counts.
-async fn apply_batch(
-    tx: &mut Tx,
-    source: &str,
-    batch: &[&AppointmentInput],
-    planning: Planning<'_>,
-    now: DateTime<Utc>,
-    report: &mut SyncReport,
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    // planning sees the rows as stored (a kept reply, a cleared one)
-    let stored = tx.upsert_appointments(source, batch, now).await?;
-    let (planned, cancelled) = replan_all(tx, &stored, planning, now, Occasion::Changed).await?;
-    report.reminders_planned += planned;
-    report.reminders_cancelled += cancelled;
-    Ok(())
-}
-
 /// Brings one appointment's reminders in line with its current state: pending ones for
 /// another start time are withdrawn, missing ones enqueued. Returns (planned, cancelled).
 pub async fn replan(
@@ -300,56 +306,99 @@ pub async fn replan_all(
     now: DateTime<Utc>,
     occasion: Occasion,
 ) -> Result<(usize, u64), StoreError> {
-    let mut cancelled = 0;
+    let (planned, cancelled) = withdraw_and_plan(tx, appointments, planning, now, occasion).await?;
+    Ok((planned.insert(tx, now).await?, cancelled))
+}
+
+/// Reminders planned but not yet enqueued.
+#[derive(Debug, Default)]
+struct Planned {
+    /// Decided against: on record, not counted as planned.
+    skipped: Vec<NewOutbox>,
+    to_send: Vec<NewOutbox>,
+}
+
+impl Planned {
+    /// Enqueues them; returns how many of those to send were new.
+    async fn insert(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        tx.insert_outbox_batch(&self.skipped, now).await?;
+        tx.insert_outbox_batch(&self.to_send, now).await
+    }
+}
+
+/// The first half of [`replan_all`]: withdraws the reminders that no longer hold and
+/// returns the missing ones (not yet enqueued) and how many were withdrawn.
+async fn withdraw_and_plan(
+    tx: &mut Tx,
+    appointments: &[Appointment],
+    planning: Planning<'_>,
+    now: DateTime<Utc>,
+    occasion: Occasion,
+) -> Result<(Planned, u64), StoreError> {
     // not upcoming: every pending reminder goes, with the status as the reason
     let mut gone: Vec<(String, Vec<i64>)> = Vec::new();
     let mut upcoming = Vec::with_capacity(appointments.len());
-    let mut reminders = Vec::new();
     for appointment in appointments {
-        if !appointment.is_upcoming(now) {
-            let detail = format!("the appointment is {}", appointment.status);
-            match gone.iter_mut().find(|(d, _)| *d == detail) {
-                Some((_, ids)) => ids.push(appointment.id),
-                None => gone.push((detail, vec![appointment.id])),
-            }
+        if appointment.is_upcoming(now) {
+            upcoming.push(appointment.id);
             continue;
         }
-        upcoming.push(appointment.id);
-        reminders.extend(plan(appointment, planning, now, occasion).into_iter().map(|p| {
-            let plan_note = p.note(planning.zone);
-            let (due_at, skipped) = match p.decision {
-                Decision::Send { at, .. } => (at, None),
-                // on record at the moment it would have gone
-                Decision::Skip { reason } => (now, Some(reason)),
-            };
-            NewOutbox {
-                appointment_id: appointment.id,
-                kind: OutboxKind::Reminder,
-                rule: p.rule,
-                dedup_key: p.dedup_key,
-                appointment_start: p.appointment_start,
-                due_at,
-                body: None,
-                reply_to: None,
-                plan_note,
-                skipped,
+        let detail = format!("the appointment is {}", appointment.status);
+        match gone.iter_mut().find(|(d, _)| *d == detail) {
+            Some((_, ids)) => ids.push(appointment.id),
+            None => gone.push((detail, vec![appointment.id])),
+        }
+    }
+    let withdraw = async {
+        let mut cancelled = 0;
+        for (detail, ids) in &gone {
+            cancelled += tx.cancel_pending_reminders_batch(ids, detail, now).await?;
+        }
+        if !upcoming.is_empty() {
+            cancelled += tx
+                .cancel_stale_reminders_batch(
+                    &upcoming,
+                    "the appointment moved to another time",
+                    now,
+                )
+                .await?;
+        }
+        Ok::<_, StoreError>(cancelled)
+    };
+    // planning needs no database: done while the database withdraws (the statement is
+    // sent on the first poll, so `biased`)
+    let plan_all = async {
+        let mut planned = Planned::default();
+        for appointment in appointments.iter().filter(|a| a.is_upcoming(now)) {
+            for p in plan(appointment, planning, now, occasion) {
+                let plan_note = p.note(planning.zone);
+                let (due_at, skipped) = match p.decision {
+                    Decision::Send { at, .. } => (at, None),
+                    // on record at the moment it would have gone
+                    Decision::Skip { reason } => (now, Some(reason)),
+                };
+                let reminder = NewOutbox {
+                    appointment_id: appointment.id,
+                    kind: OutboxKind::Reminder,
+                    rule: p.rule,
+                    dedup_key: p.dedup_key,
+                    appointment_start: p.appointment_start,
+                    due_at,
+                    body: None,
+                    reply_to: None,
+                    plan_note,
+                    skipped,
+                };
+                match reminder.skipped {
+                    Some(_) => planned.skipped.push(reminder),
+                    None => planned.to_send.push(reminder),
+                }
             }
-        }));
-    }
-    for (detail, ids) in &gone {
-        cancelled += tx.cancel_pending_reminders_batch(ids, detail, now).await?;
-    }
-    if !upcoming.is_empty() {
-        cancelled += tx
-            .cancel_stale_reminders_batch(&upcoming, "the appointment moved to another time", now)
-            .await?;
-    }
-    // the ones decided against are on record but not counted as planned
-    let (skipped, to_send): (Vec<_>, Vec<_>) =
-        reminders.into_iter().partition(|r| r.skipped.is_some());
-    tx.insert_outbox_batch(&skipped, now).await?;
-    let planned = tx.insert_outbox_batch(&to_send, now).await?;
-    Ok((planned, cancelled))
+        }
+        planned
+    };
+    let (cancelled, planned) = tokio::join!(biased; withdraw, plan_all);
+    Ok((planned, cancelled?))
 }
 
 /// The `daemon_state` key of the digest of the rules last planned with.
