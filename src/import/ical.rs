@@ -13,6 +13,7 @@ mod vtimezone;
 mod windows_zones;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -103,8 +104,32 @@ pub fn read_feed(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Feed, IcalError> {
+    let mut occurrences = Vec::new();
+    let mut feed = read_feed_in_parts(text, zone, from, to, |part| {
+        occurrences.extend(part);
+        ControlFlow::Continue(())
+    })?;
+    feed.occurrences = occurrences;
+    Ok(feed)
+}
+
+/// Occurrences per part handed over by [`read_feed_in_parts`].
+const PART: usize = 500;
+
+/// [`read_feed`], handing the occurrences over in parts of a few hundred as the series
+/// are expanded, so that the caller can store them while the rest is still being read.
+/// Every event is parsed before the first part (an override may come anywhere in the
+/// file). `part` stops the reading by returning `Break`. The returned [`Feed`] holds the
+/// problems; its `occurrences` are empty.
+pub fn read_feed_in_parts(
+    text: &str,
+    zone: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut part: impl FnMut(Vec<Occurrence>) -> ControlFlow<()>,
+) -> Result<Feed, IcalError> {
     let text = text.trim_start_matches('\u{feff}');
-    if !text.to_ascii_uppercase().contains("BEGIN:VCALENDAR") {
+    if !is_icalendar(text) {
         return Err(IcalError::NotICalendar);
     }
     let mut feed = Feed::default();
@@ -112,13 +137,15 @@ pub fn read_feed(
     let zones = vtimezone::Zones::read(
         component_blocks(&unfolded, "VTIMEZONE", true).iter().map(String::as_str),
     );
+    let blocks = component_blocks(&unfolded, "VEVENT", false);
+    drop(unfolded);
     let mut series: BTreeMap<String, expand::Series> = BTreeMap::new();
-    for block in component_blocks(&unfolded, "VEVENT", false) {
-        match parse_event(&block) {
+    for (block, parsed) in blocks.iter().zip(parse_events(&blocks)) {
+        match parsed {
             Ok(event) => {
                 let (uid, generated) = match event.first("UID").map(str::trim) {
                     Some(uid) if !uid.is_empty() => (uid.to_string(), false),
-                    _ => (generated_uid(&block), true),
+                    _ => (generated_uid(block), true),
                 };
                 let entry = series
                     .entry(uid.clone())
@@ -136,11 +163,53 @@ pub fn read_feed(
             }
         }
     }
+    drop(blocks);
     let window = expand::Window { from, to, zone, zones: &zones };
     for s in series.into_values() {
         s.expand(&window, &mut feed);
+        if feed.occurrences.len() >= PART && part(std::mem::take(&mut feed.occurrences)).is_break()
+        {
+            return Ok(feed);
+        }
+    }
+    if !feed.occurrences.is_empty() {
+        let _ = part(std::mem::take(&mut feed.occurrences));
     }
     Ok(feed)
+}
+
+/// Whether `text` (without a byte order mark) says it is iCalendar at all.
+pub(crate) fn is_icalendar(text: &str) -> bool {
+    // found at the start of every real feed: no upper-cased copy of the whole text
+    const BEGIN: &[u8] = b"BEGIN:VCALENDAR";
+    text.as_bytes().windows(BEGIN.len()).any(|w| w.eq_ignore_ascii_case(BEGIN))
+}
+
+/// Parses the VEVENT blocks, in order. A large feed is parsed on every core: parsing
+/// is most of the reading, and nothing else can start before all of it is done.
+fn parse_events(blocks: &[String]) -> Vec<Result<Event, String>> {
+    /// Below this, a thread costs more than it saves.
+    const PER_THREAD: usize = 2_000;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(blocks.len() / PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return blocks.iter().map(|b| parse_event(b)).collect();
+    }
+    let share = blocks.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = blocks
+            .chunks(share)
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().map(|b| parse_event(b)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// One property as written: name in capitals, parameters, raw (still escaped) value.

@@ -8,6 +8,7 @@ pub mod runner;
 pub mod sync;
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use tracing::warn;
 
@@ -35,9 +36,17 @@ pub fn read_complete_feed(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<ical::Feed, String> {
-    let feed = ical::read_feed(text, zone, from, to).map_err(|e| format!("line 1: {e}"))?;
-    check_complete(text)?;
-    Ok(feed)
+    check_readable(text)?;
+    ical::read_feed(text, zone, from, to).map_err(|e| format!("line 1: {e}"))
+}
+
+/// Refuses a text that is not iCalendar or was cut off, with the error the reading
+/// would give: the only ways a feed fails as a whole, found without parsing it.
+pub fn check_readable(text: &str) -> Result<(), String> {
+    if !ical::is_icalendar(text.trim_start_matches('\u{feff}')) {
+        return Err(format!("line 1: {}", ical::IcalError::NotICalendar));
+    }
+    check_complete(text)
 }
 
 /// Reads an iCalendar feed into the appointments it holds in `window`. All-day events
@@ -72,43 +81,72 @@ pub fn read_appointments(
     window: sync::Window,
     options: &runner::ImportOptions,
 ) -> Result<FeedReading, String> {
-    let feed = read_complete_feed(text, options.zone, window.from, window.to)?;
+    let mut appointments = Vec::new();
+    let mut reading = read_appointments_in_parts(text, source, window, options, |part| {
+        appointments.extend(part);
+        ControlFlow::Continue(())
+    })?;
+    reading.appointments = appointments;
+    Ok(reading)
+}
+
+/// [`read_appointments`], handing the appointments over in parts of a few hundred as
+/// they are read (see [`ical::read_feed_in_parts`]); `part` stops the reading by
+/// returning `Break`. The returned reading holds the problems; its `appointments` are
+/// empty.
+pub fn read_appointments_in_parts(
+    text: &str,
+    source: &runner::SourceSpec,
+    window: sync::Window,
+    options: &runner::ImportOptions,
+    mut part: impl FnMut(Vec<AppointmentInput>) -> ControlFlow<()>,
+) -> Result<FeedReading, String> {
+    check_readable(text)?;
+    let feed = ical::read_feed_in_parts(text, options.zone, window.from, window.to, |occs| {
+        // each occurrence is consumed as it is mapped: its texts move into the
+        // appointment and the rest is freed
+        part(
+            occs.into_iter()
+                .filter(|occ| source.include_all_day || !occ.all_day)
+                .map(|occ| appointment(occ, source, options))
+                .collect(),
+        )
+    })
+    .map_err(|e| format!("line 1: {e}"))?;
     for problem in &feed.problems {
         // problems name UIDs and causes, never a customer's name or number
         warn!(source = %source.name, %problem, "event skipped");
     }
-    let (problems, unreadable) = (feed.problems, feed.skipped_uids);
-    // each occurrence is consumed as it is mapped: its texts move into the appointment
-    // and the rest is freed, rather than holding both lists whole
-    let appointments = feed
-        .occurrences
-        .into_iter()
-        .filter(|occ| source.include_all_day || !occ.all_day)
-        .map(|occ| {
-            let contact = source.contact.extract(&occ, options.region);
-            let contact_problem = contact.problem();
-            let cancelled = occ.status.as_deref() == Some("CANCELLED");
-            AppointmentInput {
-                external_id: occ.key(),
-                starts_at: occ.starts_at,
-                ends_at: occ.ends_at,
-                summary: occ.summary,
-                location: occ.location.or_else(|| source.default_location.clone()),
-                calendar: source.name.clone(),
-                customer_name: contact.name,
-                phone_is_mobile: contact.phone.as_ref().is_some_and(|p| p.is_mobile()),
-                customer_phone: contact.phone.map(|p| p.e164().to_string()),
-                customer_email: contact.email,
-                contact_problem,
-                status: if cancelled {
-                    AppointmentStatus::Cancelled
-                } else {
-                    AppointmentStatus::Scheduled
-                },
-            }
-        })
-        .collect();
-    Ok(FeedReading { appointments, problems, unreadable })
+    Ok(FeedReading {
+        appointments: Vec::new(),
+        problems: feed.problems,
+        unreadable: feed.skipped_uids,
+    })
+}
+
+/// The appointment an occurrence of `source` describes.
+fn appointment(
+    occ: ical::Occurrence,
+    source: &runner::SourceSpec,
+    options: &runner::ImportOptions,
+) -> AppointmentInput {
+    let contact = source.contact.extract(&occ, options.region);
+    let contact_problem = contact.problem();
+    let cancelled = occ.status.as_deref() == Some("CANCELLED");
+    AppointmentInput {
+        external_id: occ.key(),
+        starts_at: occ.starts_at,
+        ends_at: occ.ends_at,
+        summary: occ.summary,
+        location: occ.location.or_else(|| source.default_location.clone()),
+        calendar: source.name.clone(),
+        customer_name: contact.name,
+        phone_is_mobile: contact.phone.as_ref().is_some_and(|p| p.is_mobile()),
+        customer_phone: contact.phone.map(|p| p.e164().to_string()),
+        customer_email: contact.email,
+        contact_problem,
+        status: if cancelled { AppointmentStatus::Cancelled } else { AppointmentStatus::Scheduled },
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Running imports: fetch a source, read it, reconcile it, and remember how it went —
 //! once on demand, or every poll interval on `tokio-cron-scheduler`.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,10 @@ use tracing::{Instrument, info, info_span, warn};
 use super::contact::ContactRules;
 use super::database::{SqlError, SqlSettings, read as read_sql};
 use super::fetch::{FeedAuth, FetchError, Fetched, Fetcher, Validators, display_location};
-use super::sync::{Planning, Reading, SyncError, SyncReport, VanishGuard, Window, reconcile};
-use super::{FeedReading, read_appointments};
+use super::sync::{
+    Planning, Reading, Reconciliation, SyncError, SyncReport, VanishGuard, Window, reconcile,
+};
+use super::{FeedReading, check_readable, read_appointments_in_parts};
 use crate::clock::Clock;
 use crate::domain::Region;
 use crate::rules::{RuleSet, WorkCalendar};
@@ -268,16 +271,59 @@ impl Importer {
         if self.unchanged(source, known.as_ref(), &digest, now).await? {
             return Ok(ImportOutcome::Unchanged);
         }
-        let read = read_appointments(&text, source, window, &self.options)
-            .map_err(|detail| ImportError::Parse { location, detail })?;
-        // the feed text is no longer needed: free it before the database work
-        drop(text);
+        check_readable(&text).map_err(|detail| ImportError::Parse { location, detail })?;
         let version = FeedVersion {
             etag: validators.etag,
             last_modified: validators.last_modified,
             body_sha256: Some(digest),
         };
-        self.apply(source, read, window, version, now).await
+        self.apply_feed(source, text, window, version, now).await
+    }
+
+    /// Reads a feed on a blocking thread and reconciles its appointments as they come:
+    /// the database writes the first parts while the rest is read.
+    async fn apply_feed(
+        &self,
+        source: &SourceSpec,
+        text: String,
+        window: Window,
+        version: FeedVersion,
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, ImportError> {
+        // a few parts ahead: enough to keep the database busy, little memory
+        let (parts, mut received) = tokio::sync::mpsc::channel(4);
+        let reader = {
+            let (source, options) = (source.clone(), self.options.clone());
+            tokio::task::spawn_blocking(move || {
+                read_appointments_in_parts(&text, &source, window, &options, |part| {
+                    // a closed channel: the reconciliation failed, stop reading
+                    match parts.blocking_send(part) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(_) => ControlFlow::Break(()),
+                    }
+                })
+            })
+        };
+        let mut reconciliation =
+            Reconciliation::begin(&self.store, &source.name, window, self.planning(), now).await?;
+        while let Some(part) = received.recv().await {
+            reconciliation.add(part).await?;
+        }
+        let read = match reader.await {
+            Ok(read) => read,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // only as the runtime shuts down
+            Err(e) => Err(e.to_string()),
+        };
+        // unfinished, the reconciliation rolls back as it is dropped
+        let read = read.map_err(|detail| ImportError::Parse {
+            location: display_location(&source.location),
+            detail,
+        })?;
+        let report = reconciliation
+            .finish(&read.unreadable, &version, &read.problems, self.options.guard)
+            .await?;
+        Ok(ImportOutcome::Applied(report))
     }
 
     /// Imports every source now, then each again every poll interval until `shutdown`.

@@ -2,7 +2,8 @@
 //! says now, and (re)planning the reminders of every appointment that changed — all in
 //! one transaction, so a failure leaves the last good import exactly as it was.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use tracing::info;
@@ -10,7 +11,10 @@ use tracing::info;
 use crate::domain::{Appointment, AppointmentStatus, OutboxKind};
 pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
-use crate::store::{AppointmentInput, FeedVersion, NewOutbox, Store, StoreError, Tx, UPSERT_BATCH};
+use crate::store::{
+    AppointmentInput, ExistingAppointment, FeedVersion, NewOutbox, Store, StoreError, Tx,
+    UPSERT_BATCH, UpsertBatch,
+};
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,16 +65,12 @@ pub struct Reading<'a> {
     pub problems: &'a [String],
 }
 
-impl Reading<'_> {
-    /// Whether a stored appointment belongs to an event that could not be read: its
-    /// external id is the UID, or the UID and an instance's start.
-    fn unreadable(&self, external_id: &str) -> bool {
-        self.unreadable.iter().any(|uid| {
-            external_id
-                .strip_prefix(uid.as_str())
-                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-        })
-    }
+/// Whether a stored appointment belongs to an event that could not be read: its
+/// external id is the UID, or the UID and an instance's start.
+fn of_unreadable_event(unreadable: &BTreeSet<String>, external_id: &str) -> bool {
+    unreadable.iter().any(|uid| {
+        external_id.strip_prefix(uid.as_str()).is_some_and(|r| r.is_empty() || r.starts_with('/'))
+    })
 }
 
 /// How much of a source may vanish in one import before it is taken for a broken
@@ -101,101 +101,186 @@ pub async fn reconcile(
     guard: VanishGuard,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
-    let Reading { source, appointments, window, version, problems, .. } = reading;
-    let mut tx = store.begin().await?;
-    // on PostgreSQL, one replica at a time imports a source
-    tx.lock(&format!("import:{source}")).await?;
-    let existing: HashMap<String, _> = tx
-        .existing_appointments(source, window.from)
-        .await?
-        .into_iter()
-        .map(|e| (e.external_id.clone(), e))
-        .collect();
-    let mut report = SyncReport { seen: appointments.len(), ..SyncReport::default() };
-    let mut seen = HashSet::with_capacity(appointments.len());
-
-    // New and changed appointments are written in batches of UPSERT_BATCH: three or
-    // four statements per batch instead of about four per appointment.
-    let mut batch: Vec<&AppointmentInput> = Vec::with_capacity(UPSERT_BATCH);
-    let mut in_batch: HashSet<&str> = HashSet::with_capacity(UPSERT_BATCH);
-    for input in appointments {
-        seen.insert(input.external_id.as_str());
-        let known = existing.get(&input.external_id);
-        if known.is_some_and(|e| {
-            e.fingerprint == input.fingerprint() && e.status != AppointmentStatus::Removed.as_str()
-        }) {
-            report.unchanged += 1;
-            continue;
-        }
-        if known.is_some() {
-            report.updated += 1
-        } else {
-            report.inserted += 1
-        }
-        // a key repeated in the feed is written after the batch holding its first
-        // copy, as the rows would have been one by one
-        if !in_batch.insert(input.external_id.as_str()) {
-            apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
-            batch.clear();
-            in_batch.clear();
-            in_batch.insert(input.external_id.as_str());
-        }
-        batch.push(input);
-        if batch.len() == UPSERT_BATCH {
-            apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
-            batch.clear();
-            in_batch.clear();
-        }
-    }
-    apply_batch(&mut tx, source, &batch, planning, now, &mut report).await?;
-
-    let vanished: Vec<_> = existing
-        .values()
-        .filter(|e| {
-            !seen.contains(e.external_id.as_str())
-                && e.status == AppointmentStatus::Scheduled.as_str()
-                && e.starts_at < window.to
-                && !reading.unreadable(&e.external_id)
-        })
-        .collect();
-    let known = existing
-        .values()
-        .filter(|e| e.status == AppointmentStatus::Scheduled.as_str() && e.starts_at < window.to)
-        .count();
-    if guard.refuses(known, vanished.len(), appointments.len()) {
-        return Err(SyncError::Shrunk { known, vanished: vanished.len() });
-    }
-    for gone in vanished {
-        tx.set_appointment_status(gone.id, AppointmentStatus::Removed, now).await?;
-        report.reminders_cancelled += tx
-            .cancel_pending_reminders(gone.id, "the appointment was removed from the calendar", now)
-            .await?;
-        report.removed += 1;
-    }
-    tx.record_import_success(source, now, version, appointments.len() as i64, problems).await?;
-    tx.commit().await?;
-    Ok(report)
+    let Reading { source, appointments, window, version, unreadable, problems } = reading;
+    let mut reconciliation = Reconciliation::begin(store, source, window, planning, now).await?;
+    reconciliation.add(appointments).await?;
+    reconciliation.finish(unreadable, version, problems, guard).await
 }
 
-/// Upserts one batch of new or changed appointments (distinct external ids) and
-/// re-plans their reminders, adding to `report`'s reminder counts.
-async fn apply_batch(
-    tx: &mut Tx,
-    source: &str,
-    batch: &[&AppointmentInput],
-    planning: Planning<'_>,
+/// A reconciliation under way, for a reading that arrives in parts: the appointments
+/// are written as they come, in one transaction, and the removals are decided by
+/// [`Reconciliation::finish`] once the reading is complete. Dropped unfinished, it
+/// rolls back: the last good import stays as it was.
+#[derive(Debug)]
+pub struct Reconciliation<'a, A> {
+    tx: Tx,
+    source: &'a str,
+    window: Window,
+    planning: Planning<'a>,
     now: DateTime<Utc>,
-    report: &mut SyncReport,
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
+    existing: HashMap<String, ExistingAppointment>,
+    /// Every external id read so far, with the number of the batch it was last put in
+    /// (if it was new or changed): a key repeated within one batch waits for the next.
+    seen: HashMap<String, Option<usize>>,
+    /// New and changed appointments, written UPSERT_BATCH at a time: three or four
+    /// statements per batch instead of about four per appointment.
+    batch: Vec<A>,
+    batches: usize,
+    /// The reminders of the last batch, enqueued with the next one's upsert: its values
+    /// are bound while the database inserts these.
+    planned: Planned,
+    report: SyncReport,
+}
+
+impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
+    /// Starts the transaction and reads what is stored of `source` in `window`.
+    pub async fn begin(
+        store: &Store,
+        source: &'a str,
+        window: Window,
+        planning: Planning<'a>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, SyncError> {
+        let mut tx = store.begin().await?;
+        // on PostgreSQL, one replica at a time imports a source
+        tx.lock(&format!("import:{source}")).await?;
+        let existing = tx
+            .existing_appointments(source, window.from)
+            .await?
+            .into_iter()
+            .map(|e| (e.external_id.clone(), e))
+            .collect();
+        Ok(Reconciliation {
+            tx,
+            source,
+            window,
+            planning,
+            now,
+            existing,
+            seen: HashMap::new(),
+            batch: Vec::with_capacity(UPSERT_BATCH),
+            batches: 0,
+            planned: Planned::default(),
+            report: SyncReport::default(),
+        })
     }
-    // planning sees the rows as stored (a kept reply, a cleared one)
-    let stored = tx.upsert_appointments(source, batch, now).await?;
-    let (planned, cancelled) = replan_all(tx, &stored, planning, now, Occasion::Changed).await?;
-    report.reminders_planned += planned;
-    report.reminders_cancelled += cancelled;
-    Ok(())
+
+    /// Writes the new and changed appointments among `appointments`, the next part of
+    /// the reading, and plans their reminders.
+    pub async fn add(
+        &mut self,
+        appointments: impl IntoIterator<Item = A>,
+    ) -> Result<(), SyncError> {
+        for input in appointments {
+            let a = input.borrow();
+            self.report.seen += 1;
+            let known = self.existing.get(&a.external_id);
+            let changed = known.is_none_or(|e| {
+                e.fingerprint != a.fingerprint() || e.status == AppointmentStatus::Removed.as_str()
+            });
+            let batched = self.seen.entry(a.external_id.clone()).or_insert(None);
+            if !changed {
+                self.report.unchanged += 1;
+                continue;
+            }
+            let repeated = batched.replace(self.batches) == Some(self.batches);
+            if known.is_some() {
+                self.report.updated += 1
+            } else {
+                self.report.inserted += 1
+            }
+            // a key repeated in the feed is written after the batch holding its first
+            // copy, as the rows would have been one by one
+            if repeated {
+                self.flush().await?;
+                self.seen.insert(a.external_id.clone(), Some(self.batches));
+            }
+            self.batch.push(input);
+            if self.batch.len() == UPSERT_BATCH {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the batch (and the reminders of the one before), and plans its reminders.
+    /// The statements run in the order of one batch at a time; only our side of the
+    /// work moves to when the database is busy with the statement before.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let Reconciliation { tx, source, planning, now, batch, batches, planned, report, .. } =
+            self;
+        let (source, planning, now) = (*source, *planning, *now);
+        let last = std::mem::take(planned);
+        if batch.is_empty() {
+            report.reminders_planned += last.insert(tx, now).await?;
+            return Ok(());
+        }
+        let inputs: Vec<&AppointmentInput> = batch.iter().map(Borrow::borrow).collect();
+        let backend = tx.backend();
+        let (inserted, upsert) = tokio::join!(
+            biased;
+            last.insert(tx, now),
+            async { UpsertBatch::new(backend, source, &inputs, now) }
+        );
+        report.reminders_planned += inserted?;
+        // planning sees the rows as stored (a kept reply, a cleared one)
+        let stored = tx.run_upsert(upsert).await?;
+        let (next, cancelled) =
+            withdraw_and_plan(tx, &stored, planning, now, Occasion::Changed).await?;
+        *planned = next;
+        report.reminders_cancelled += cancelled;
+        batch.clear();
+        *batches += 1;
+        Ok(())
+    }
+
+    /// Completes the reading: the appointments gone from the source are removed (unless
+    /// the vanish guard refuses), the import is recorded, and all of it committed.
+    /// `unreadable` are the UIDs of events that could not be read (see [`Reading`]).
+    pub async fn finish(
+        mut self,
+        unreadable: &BTreeSet<String>,
+        version: &FeedVersion,
+        problems: &[String],
+        guard: VanishGuard,
+    ) -> Result<SyncReport, SyncError> {
+        self.flush().await?;
+        // the reminders of the last batch
+        self.flush().await?;
+        let Reconciliation { mut tx, source, window, now, existing, seen, mut report, .. } = self;
+        let vanished: Vec<_> = existing
+            .values()
+            .filter(|e| {
+                !seen.contains_key(e.external_id.as_str())
+                    && e.status == AppointmentStatus::Scheduled.as_str()
+                    && e.starts_at < window.to
+                    && !of_unreadable_event(unreadable, &e.external_id)
+            })
+            .collect();
+        let known = existing
+            .values()
+            .filter(|e| {
+                e.status == AppointmentStatus::Scheduled.as_str() && e.starts_at < window.to
+            })
+            .count();
+        if guard.refuses(known, vanished.len(), report.seen) {
+            return Err(SyncError::Shrunk { known, vanished: vanished.len() });
+        }
+        for gone in vanished {
+            tx.set_appointment_status(gone.id, AppointmentStatus::Removed, now).await?;
+            report.reminders_cancelled += tx
+                .cancel_pending_reminders(
+                    gone.id,
+                    "the appointment was removed from the calendar",
+                    now,
+                )
+                .await?;
+            report.removed += 1;
+        }
+        tx.record_import_success(source, now, version, report.seen as i64, problems).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
 }
 
 /// Brings one appointment's reminders in line with its current state: pending ones for
@@ -221,56 +306,99 @@ pub async fn replan_all(
     now: DateTime<Utc>,
     occasion: Occasion,
 ) -> Result<(usize, u64), StoreError> {
-    let mut cancelled = 0;
+    let (planned, cancelled) = withdraw_and_plan(tx, appointments, planning, now, occasion).await?;
+    Ok((planned.insert(tx, now).await?, cancelled))
+}
+
+/// Reminders planned but not yet enqueued.
+#[derive(Debug, Default)]
+struct Planned {
+    /// Decided against: on record, not counted as planned.
+    skipped: Vec<NewOutbox>,
+    to_send: Vec<NewOutbox>,
+}
+
+impl Planned {
+    /// Enqueues them; returns how many of those to send were new.
+    async fn insert(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        tx.insert_outbox_batch(&self.skipped, now).await?;
+        tx.insert_outbox_batch(&self.to_send, now).await
+    }
+}
+
+/// The first half of [`replan_all`]: withdraws the reminders that no longer hold and
+/// returns the missing ones (not yet enqueued) and how many were withdrawn.
+async fn withdraw_and_plan(
+    tx: &mut Tx,
+    appointments: &[Appointment],
+    planning: Planning<'_>,
+    now: DateTime<Utc>,
+    occasion: Occasion,
+) -> Result<(Planned, u64), StoreError> {
     // not upcoming: every pending reminder goes, with the status as the reason
     let mut gone: Vec<(String, Vec<i64>)> = Vec::new();
     let mut upcoming = Vec::with_capacity(appointments.len());
-    let mut reminders = Vec::new();
     for appointment in appointments {
-        if !appointment.is_upcoming(now) {
-            let detail = format!("the appointment is {}", appointment.status);
-            match gone.iter_mut().find(|(d, _)| *d == detail) {
-                Some((_, ids)) => ids.push(appointment.id),
-                None => gone.push((detail, vec![appointment.id])),
-            }
+        if appointment.is_upcoming(now) {
+            upcoming.push(appointment.id);
             continue;
         }
-        upcoming.push(appointment.id);
-        reminders.extend(plan(appointment, planning, now, occasion).into_iter().map(|p| {
-            let plan_note = p.note(planning.zone);
-            let (due_at, skipped) = match p.decision {
-                Decision::Send { at, .. } => (at, None),
-                // on record at the moment it would have gone
-                Decision::Skip { reason } => (now, Some(reason)),
-            };
-            NewOutbox {
-                appointment_id: appointment.id,
-                kind: OutboxKind::Reminder,
-                rule: p.rule,
-                dedup_key: p.dedup_key,
-                appointment_start: p.appointment_start,
-                due_at,
-                body: None,
-                reply_to: None,
-                plan_note,
-                skipped,
+        let detail = format!("the appointment is {}", appointment.status);
+        match gone.iter_mut().find(|(d, _)| *d == detail) {
+            Some((_, ids)) => ids.push(appointment.id),
+            None => gone.push((detail, vec![appointment.id])),
+        }
+    }
+    let withdraw = async {
+        let mut cancelled = 0;
+        for (detail, ids) in &gone {
+            cancelled += tx.cancel_pending_reminders_batch(ids, detail, now).await?;
+        }
+        if !upcoming.is_empty() {
+            cancelled += tx
+                .cancel_stale_reminders_batch(
+                    &upcoming,
+                    "the appointment moved to another time",
+                    now,
+                )
+                .await?;
+        }
+        Ok::<_, StoreError>(cancelled)
+    };
+    // planning needs no database: done while the database withdraws (the statement is
+    // sent on the first poll, so `biased`)
+    let plan_all = async {
+        let mut planned = Planned::default();
+        for appointment in appointments.iter().filter(|a| a.is_upcoming(now)) {
+            for p in plan(appointment, planning, now, occasion) {
+                let plan_note = p.note(planning.zone);
+                let (due_at, skipped) = match p.decision {
+                    Decision::Send { at, .. } => (at, None),
+                    // on record at the moment it would have gone
+                    Decision::Skip { reason } => (now, Some(reason)),
+                };
+                let reminder = NewOutbox {
+                    appointment_id: appointment.id,
+                    kind: OutboxKind::Reminder,
+                    rule: p.rule,
+                    dedup_key: p.dedup_key,
+                    appointment_start: p.appointment_start,
+                    due_at,
+                    body: None,
+                    reply_to: None,
+                    plan_note,
+                    skipped,
+                };
+                match reminder.skipped {
+                    Some(_) => planned.skipped.push(reminder),
+                    None => planned.to_send.push(reminder),
+                }
             }
-        }));
-    }
-    for (detail, ids) in &gone {
-        cancelled += tx.cancel_pending_reminders_batch(ids, detail, now).await?;
-    }
-    if !upcoming.is_empty() {
-        cancelled += tx
-            .cancel_stale_reminders_batch(&upcoming, "the appointment moved to another time", now)
-            .await?;
-    }
-    // the ones decided against are on record but not counted as planned
-    let (skipped, to_send): (Vec<_>, Vec<_>) =
-        reminders.into_iter().partition(|r| r.skipped.is_some());
-    tx.insert_outbox_batch(&skipped, now).await?;
-    let planned = tx.insert_outbox_batch(&to_send, now).await?;
-    Ok((planned, cancelled))
+        }
+        planned
+    };
+    let (cancelled, planned) = tokio::join!(biased; withdraw, plan_all);
+    Ok((planned, cancelled?))
 }
 
 /// The `daemon_state` key of the digest of the rules last planned with.

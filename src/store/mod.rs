@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
-pub use appointments::{AppointmentInput, ExistingAppointment, UPSERT_BATCH};
+pub use appointments::{AppointmentInput, ExistingAppointment, UPSERT_BATCH, UpsertBatch};
 pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;
@@ -123,7 +123,12 @@ impl Store {
                 // default 2 MiB page cache SQLite spilled and re-read them mid
                 // transaction. 16 MiB per connection (allocated only as pages are
                 // used) holds the hot part of a busy practice's indexes.
-                .pragma("cache_size", "-16384");
+                .pragma("cache_size", "-16384")
+                // sqlx's SQLite thread hands each result row over a channel of this
+                // many; with the default 50 it stopped halfway through every batched
+                // upsert's `returning` rows to wait for ours to take them, two thread
+                // switches each time. A whole batch fits now.
+                .row_buffer_size(2 * appointments::UPSERT_BATCH);
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -183,7 +188,23 @@ impl Store {
     }
 }
 
+/// Which database a [`Tx`] is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 impl Tx {
+    /// Which database this is on: fixed for the transaction's life, so values can be
+    /// bound for it while it still runs a statement.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(t) => t.commit().await?,
