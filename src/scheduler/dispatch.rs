@@ -79,6 +79,10 @@ pub struct DispatchOptions {
     pub source_locations: HashMap<String, String>,
 }
 
+/// How long after a customer's message a free-form answer may be sent (WHATSAPP.md:
+/// the customer service window).
+const SERVICE_WINDOW: Duration = Duration::hours(24);
+
 /// How often a reminder held for an unusable template looks again.
 const TEMPLATE_RECHECK: Duration = Duration::minutes(15);
 
@@ -437,6 +441,16 @@ impl Dispatcher {
         };
         match message.kind {
             OutboxKind::Reply => {
+                // an answer is enqueued when the customer's message is processed, which
+                // opened a 24-hour service window; after it only a template may go
+                // (Meta would refuse with 131047)
+                if now >= message.due_at + SERVICE_WINDOW {
+                    return skip(
+                        "the customer's 24-hour service window closed before the answer could \
+                         go; only a template may be sent now"
+                            .into(),
+                    );
+                }
                 let request = SendRequest::text(
                     &to,
                     message.body.as_deref().unwrap_or_default(),

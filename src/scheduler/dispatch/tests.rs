@@ -332,6 +332,45 @@ async fn beyond_the_messaging_limit_a_new_customer_waits_for_a_place_or_is_skipp
     assert!(m.detail.unwrap().contains("no place frees up in time"));
 }
 
+#[tokio::test]
+async fn an_answer_the_service_window_closed_on_is_not_attempted_as_free_text() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    let reminder = h.reminder("a", "+31612345678").await;
+    let appointment_id = h.message(reminder).await.appointment_id;
+    let mut tx = h.store.begin().await.unwrap();
+    let answer = |key: &str| NewOutbox {
+        appointment_id,
+        kind: OutboxKind::Reply,
+        rule: "confirmed".into(),
+        dedup_key: key.into(),
+        appointment_start: start(),
+        due_at: due(),
+        body: Some("Dank je wel!".into()),
+        reply_to: Some("wamid.IN".into()),
+        plan_note: None,
+        skipped: None,
+    };
+    let late = tx.insert_outbox(&answer("reply:late"), due()).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    // the channel was down for a day: the window the customer opened has closed
+    h.clock.set(due() + Duration::hours(24));
+    let d = h.dispatcher();
+    d.drain().await.unwrap();
+    let m = h.message(late).await;
+    assert_eq!(m.state, OutboxState::Skipped);
+    assert!(m.detail.unwrap().contains("service window closed"));
+    let sent: Vec<serde_json::Value> = h
+        .graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert!(sent.iter().all(|r| r["type"] != "text"), "no free text went: {sent:?}");
+}
+
 #[test]
 fn callback_data_round_trips() {
     assert_eq!(parse_callback_data(&callback_data(42)), Some(42));
