@@ -269,9 +269,11 @@ impl InboxProcessor {
         self.act(tx, m, payload.action, &appointment, reminder.appointment_start, now).await
     }
 
-    /// A text: yes or no about the customer's one upcoming appointment acts like the
-    /// button; anything else (or a yes with two appointments ahead) gets one polite
-    /// answer a day and waits for a person.
+    /// A text: yes or no about one appointment acts like the button. The appointment is
+    /// the one of the reminder the text replies to (`context.id`: WhatsApp's swipe to
+    /// reply), else the customer's only upcoming one, found by phone number. Anything
+    /// else (or a yes with two appointments ahead) gets one polite answer a day and
+    /// waits for a person.
     async fn free_text(
         &self,
         tx: &mut Tx,
@@ -279,39 +281,55 @@ impl InboxProcessor {
         text: &str,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let Some(phone) = m.from.as_deref().map(|f| format!("+{}", f.trim_start_matches('+')))
-        else {
-            info!(message.id = %m.id, "a text from a customer without a phone number; for staff");
-            return Ok(0);
-        };
+        let phone = m.from.as_deref().map(|f| format!("+{}", f.trim_start_matches('+')));
+        let who = phone.as_deref().map(mask).or_else(|| m.from_user_id.clone()).unwrap_or_default();
         let intent = understand(text);
         if matches!(intent, Intent::Stop | Intent::Start) {
             // the consent ledger is not part of this version: staff must act on it
-            warn!(message.id = %m.id, customer = %mask(&phone), ?intent,
+            warn!(message.id = %m.id, customer = %who, ?intent,
                   "the customer asked to stop or start WhatsApp messages; for staff");
             return Ok(0);
         }
-        let upcoming = tx.upcoming_for_phone(&phone, now).await?;
+        // (appointment, the start it was reminded of)
+        let mut about: Vec<(Appointment, DateTime<Utc>)> = Vec::new();
+        if let Some(context) = m.context_id.as_deref()
+            && let Some(reminder) = tx.outbox_by_message_id(context).await?
+            && reminder.kind == OutboxKind::Reminder
+            && let Some(appointment) = tx.appointment(reminder.appointment_id).await?
+        {
+            about.push((appointment, reminder.appointment_start));
+        } else if let Some(phone) = &phone {
+            about = tx
+                .upcoming_for_phone(phone, now)
+                .await?
+                .into_iter()
+                .map(|a| {
+                    let start = a.starts_at;
+                    (a, start)
+                })
+                .collect();
+        }
         let action = match intent {
             Intent::Confirm => Some(Action::Confirm),
             Intent::Cancel => Some(Action::Cancel),
             _ => None,
         };
-        match (action, upcoming.as_slice()) {
-            (Some(action), [only]) => {
+        match (action, about.as_slice()) {
+            (Some(action), [(only, version)]) => {
                 info!(appointment.id = only.id, %action, "a text understood as a tap");
-                self.act(tx, m, action, only, only.starts_at, now).await
+                self.act(tx, m, action, only, *version, now).await
             }
-            (_, [first, ..]) => {
-                info!(message.id = %m.id, customer = %mask(&phone), ?intent,
-                      appointments = upcoming.len(), "a text for staff to read");
+            (_, [(first, _), ..]) => {
+                info!(message.id = %m.id, customer = %who, ?intent,
+                      appointments = about.len(), "a text for staff to read");
                 let day = now.with_timezone(&self.options.zone).date_naive();
-                self.answer(tx, m, first, Answer::Unclear, format!("unclear:{phone}:{day}"), now)
+                let customer = phone.clone().unwrap_or_else(|| format!("appointment {}", first.id));
+                self.answer(tx, m, first, Answer::Unclear, format!("unclear:{customer}:{day}"), now)
                     .await
             }
             (_, []) => {
-                info!(message.id = %m.id, customer = %mask(&phone),
-                      "a text from a customer without upcoming appointments; for staff");
+                info!(message.id = %m.id, customer = %who,
+                      "a text about no upcoming appointment reminderd knows; for staff");
                 Ok(0)
             }
         }

@@ -199,6 +199,19 @@ async fn plan_and_explain_say_what_goes_when_and_why() {
     assert!(inspect::find(&app.services.store, "praktijk:nobody").await.unwrap().is_none());
 }
 
+/// A feed with two of Sanne's appointments (UIDs sanne-1 and sanne-2).
+fn two_of_sannes(
+    first: chrono::DateTime<chrono::Utc>,
+    second: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let second_event = feed(second)
+        .split_once("BEGIN:VEVENT")
+        .map(|(_, e)| format!("BEGIN:VEVENT{e}"))
+        .unwrap()
+        .replace("sanne-1@praktijk", "sanne-2@praktijk");
+    format!("{}{second_event}", feed(first).replace("END:VCALENDAR\r\n", ""))
+}
+
 /// A real template webhook from the conformance corpus, about our template.
 fn template_webhook(file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
     let path =
@@ -248,15 +261,7 @@ async fn a_paused_template_holds_its_reminders_until_meta_approves_it_again() {
 async fn a_template_meta_refuses_holds_every_reminder_of_it_and_is_recorded() {
     let first = start();
     let second = start() + Duration::hours(1);
-    let feed = format!(
-        "{}{}",
-        feed(first).replace("END:VCALENDAR\r\n", ""),
-        feed(second)
-            .split_once("BEGIN:VEVENT")
-            .map(|(_, e)| format!("BEGIN:VEVENT{e}"))
-            .unwrap()
-            .replace("sanne-1@praktijk", "sanne-2@praktijk")
-    );
+    let feed = two_of_sannes(first, second);
     let app = spawn_app(&feed, start() - Duration::days(3)).await;
     crate::api::answer_with_error(&app, 400, 132015, "Template is Paused").await;
     app.import().await;
@@ -327,6 +332,46 @@ async fn a_plain_yes_or_no_about_the_one_upcoming_appointment_acts_like_the_butt
     );
     app.dispatch().await;
     assert!(texts(&app.sent().await)[1].contains("geannuleerd"));
+}
+
+#[tokio::test]
+async fn a_yes_replying_to_a_reminder_is_about_that_appointment_even_with_two_ahead() {
+    // two appointments for Sanne: a plain "ja" is ambiguous, a swipe-reply to the
+    // reminder of the first is not
+    let second = start() + Duration::days(7);
+    let feed = two_of_sannes(start(), second);
+    let app = spawn_app(&feed, start() - Duration::days(2)).await;
+    mount_accepting(&app).await;
+    app.import().await;
+    app.clock.set(start() - Duration::hours(24));
+    app.dispatch().await;
+    assert_eq!(templates(&app.sent().await), 1);
+    app.clock.advance(Duration::minutes(1));
+
+    assert_eq!(app.post_signed(&text_from_sanne("ja", "wamid.J1")).await, StatusCode::OK);
+    app.process_inbox().await;
+    let first = reminderd::inspect::find(&app.services.store, "praktijk:sanne-1@praktijk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.reply, Reply::None, "ambiguous: two appointments ahead");
+
+    let mut reply: serde_json::Value =
+        serde_json::from_str(&text_from_sanne("Ja hoor", "wamid.J2")).unwrap();
+    reply["entry"][0]["changes"][0]["value"]["messages"][0]["context"] =
+        serde_json::json!({ "from": "15550783881", "id": "wamid.REMINDER1" });
+    assert_eq!(app.post_signed(&reply.to_string()).await, StatusCode::OK);
+    app.process_inbox().await;
+    let first = reminderd::inspect::find(&app.services.store, "praktijk:sanne-1@praktijk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.reply, Reply::Confirmed);
+    let later = reminderd::inspect::find(&app.services.store, "praktijk:sanne-2@praktijk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.reply, Reply::None);
 }
 
 #[tokio::test]
