@@ -293,3 +293,15 @@ fn the_shipped_rules_are_valid() {
         r.render(&ctx(&appointment())).unwrap_or_else(|e| panic!("{}: {e}", r.name));
     }
 }
+
+#[test]
+fn the_rule_shown_in_the_readme_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("```toml\ndescription = ").expect("the README shows a rule file")
+        + "```toml\n".len();
+    let text = &readme[start..start + readme[start..].find("```").unwrap()];
+    let r = Rule::parse("voorbeeld", text).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(r.definition.is_some() && r.header.is_some() && r.ttl.is_some());
+    assert_eq!(r.unless, Some(Unless::Answered));
+}
