@@ -245,7 +245,7 @@ async fn templates(settings: Settings, command: TemplatesCommand) -> anyhow::Res
 /// The store of a daemon that has run (these commands only read).
 async fn existing_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = open_store(settings).await?;
-    store.planned_reminders(Clock::system().now()).await.context(
+    store.check_schema().await.context(
         "the database has no reminderd tables yet: start the daemon or run `reminderd migrate`",
     )?;
     Ok(store)

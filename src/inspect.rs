@@ -45,9 +45,13 @@ pub async fn plan(
     days: u32,
 ) -> Result<Vec<PlanRow>, StoreError> {
     let until = now + Duration::days(i64::from(days));
+    // one query for the appointments instead of one per reminder
+    let appointments: std::collections::HashMap<i64, Appointment> =
+        store.upcoming_appointments(now).await?.into_iter().map(|a| (a.id, a)).collect();
     let mut rows = Vec::new();
     for m in store.planned_reminders(until).await? {
-        let Some(a) = store.appointment(m.appointment_id).await? else { continue };
+        // a reminder of an appointment that has begun will not go (the dispatcher skips it)
+        let Some(a) = appointments.get(&m.appointment_id) else { continue };
         let waiting = (m.attempts > 0 || m.next_attempt_at != m.due_at).then_some(m.detail.clone());
         rows.push(PlanRow {
             reminder: m.id,

@@ -283,21 +283,9 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
     }
 }
 
-/// Brings one appointment's reminders in line with its current state: pending ones for
-/// another start time are withdrawn, missing ones enqueued. Returns (planned, cancelled).
-pub async fn replan(
-    tx: &mut Tx,
-    appointment: &Appointment,
-    planning: Planning<'_>,
-    now: DateTime<Utc>,
-    occasion: Occasion,
-) -> Result<(usize, u64), StoreError> {
-    replan_all(tx, std::slice::from_ref(appointment), planning, now, occasion).await
-}
-
-/// [`replan`] for many appointments at once, in a few statements: the reminders of
-/// appointments that no longer take place are withdrawn, those planned for another
-/// start time too, and the missing ones enqueued — including those decided against, as
+/// Brings appointments' reminders in line with their current state, in a few
+/// statements: the reminders of appointments that no longer take place are withdrawn,
+/// those planned for another start time too, and the missing ones enqueued — including those decided against, as
 /// `skipped` with the reason. Returns (planned, cancelled).
 pub async fn replan_all(
     tx: &mut Tx,

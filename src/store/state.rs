@@ -11,6 +11,12 @@ const SET: &str = r#"
     on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at"#;
 
 impl Store {
+    /// Whether reminderd's tables exist (the daemon or `migrate` created them): an
+    /// error naming the missing table otherwise. One tiny query.
+    pub async fn check_schema(&self) -> Result<()> {
+        self.state_value("").await.map(drop)
+    }
+
     pub async fn state_value(&self, key: &str) -> Result<Option<String>> {
         Ok(on_pool!(self, c => sqlx::query_scalar(GET).bind(key).fetch_optional(c).await)?)
     }

@@ -372,11 +372,9 @@ impl InboxProcessor {
         dedup_key: String,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        // the appointment as it is now (a cancel just changed it)
-        let appointment =
-            tx.appointment(appointment.id).await?.unwrap_or_else(|| appointment.clone());
+        // the texts name the appointment's time and place, which an answer never changes
         let ctx = RenderContext::new(
-            &appointment,
+            appointment,
             self.options.zone,
             &self.options.practice,
             &self.options.source_locations,
