@@ -5,7 +5,6 @@
 //! runs; [`Application::run_until_stopped`] serves and runs the workers until the
 //! shutdown token is cancelled, then lets each finish what it is doing.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,11 +94,7 @@ impl Application {
             .as_bytes()
             .to_vec();
         let zone = settings.business.time_zone;
-        let source_locations: HashMap<String, String> = settings
-            .sources
-            .iter()
-            .filter_map(|s| Some((s.name.clone(), s.location.clone()?)))
-            .collect();
+        let source_locations = settings.source_locations();
         let sender = Arc::new(sender(settings)?);
         // what Meta says about the templates: heard by the processor, read by the
         // dispatcher
@@ -174,6 +169,8 @@ impl Application {
                 practice: settings.business.name.clone(),
                 source_locations,
                 poll_interval: Duration::from_secs(30),
+                reschedule: settings.reschedule.clone(),
+                workdays: settings.business.workdays(),
             },
             dispatch_wake.clone(),
         )

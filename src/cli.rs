@@ -57,6 +57,35 @@ pub enum Command {
     /// The WhatsApp templates the rules use, at Meta.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// Customers' requests for another time: list them, accept or decline one.
+    Reschedule(RescheduleArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RescheduleArgs {
+    #[command(subcommand)]
+    pub command: Option<RescheduleCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RescheduleCommand {
+    /// The requests waiting for staff (the default).
+    List,
+    /// Accept the time the customer chose: they are told the new time by WhatsApp, and
+    /// the reminders for the old time are withdrawn. Move the appointment in the
+    /// calendar too: the next import then plans reminders for the new time.
+    Accept(DecideArgs),
+    /// Decline the time the customer chose: they are told the practice will contact them.
+    Decline(DecideArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// The appointment's number, as `reminderd reschedule` lists it.
+    pub appointment: i64,
+    /// Who decides, for the record (default: the login name).
+    #[arg(long, env = "USER", value_name = "NAME")]
+    pub by: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +231,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Templates(command) => {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(templates(settings, command))
+        }
+        Command::Reschedule(args) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?
+                .block_on(reschedule(settings, args.command.unwrap_or(RescheduleCommand::List)))
+        }
+    }
+}
+
+async fn reschedule(settings: Settings, command: RescheduleCommand) -> anyhow::Result<ExitCode> {
+    use crate::reschedule::staff::{Verdict, Voice, decide};
+    let store = existing_store(&settings).await?;
+    let zone = settings.business.time_zone;
+    let now = Clock::system().now();
+    let (args, verdict) = match command {
+        RescheduleCommand::List => {
+            let waiting = store.waiting_conversations(now).await?;
+            print!("{}", crate::inspect::render_requests(&waiting, zone));
+            store.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        RescheduleCommand::Accept(args) => (args, Verdict::Accept),
+        RescheduleCommand::Decline(args) => (args, Verdict::Decline),
+    };
+    let locations = settings.source_locations();
+    let voice = Voice {
+        zone,
+        practice: &settings.business.name,
+        source_locations: &locations,
+        texts: &settings.reschedule.messages,
+    };
+    let result = decide(&store, voice, args.appointment, verdict, &args.by, now).await;
+    store.close().await;
+    match result {
+        Ok(decided) => {
+            print!("{}", crate::inspect::render_decided(&decided, zone));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(crate::reschedule::staff::DecideError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

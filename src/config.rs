@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::domain::Region;
 use crate::import::contact::ContactRules;
 use crate::import::database::SqlSettings;
+use crate::reschedule::RescheduleSettings;
 use crate::rules::{Holidays, WorkCalendar};
 use crate::scheduler::limits::MAX_RATE;
 use crate::webhook::actions::ReplyTexts;
@@ -45,6 +46,7 @@ pub struct Settings {
     pub report: ReportSettings,
     pub log: LogSettings,
     pub messages: ReplyTexts,
+    pub reschedule: RescheduleSettings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -299,6 +301,11 @@ fn origin(figment: &Figment, key: &str) -> String {
 }
 
 impl Settings {
+    /// The default location per source name, for `{location}` in texts.
+    pub fn source_locations(&self) -> std::collections::HashMap<String, String> {
+        self.sources.iter().filter_map(|s| Some((s.name.clone(), s.location.clone()?))).collect()
+    }
+
     /// The figment of defaults, file and environment, without extracting it.
     pub fn figment(file: Option<&Path>) -> Figment {
         let mut figment = Figment::new().merge(Toml::string(DEFAULTS));
@@ -425,6 +432,9 @@ impl Settings {
             if let Err(e) = crate::rules::render::check_placeholders(text) {
                 bad(&format!("messages.{name}"), e);
             }
+        }
+        for (key, e) in self.reschedule.problems() {
+            bad(&format!("reschedule.{key}"), e);
         }
         if !(self.whatsapp.base_url.starts_with("http://")
             || self.whatsapp.base_url.starts_with("https://"))

@@ -11,8 +11,10 @@ use serde::Serialize;
 use crate::domain::phone::mask;
 use crate::domain::time::{dutch_date, dutch_moment_short, local_time};
 use crate::domain::{Appointment, OutboxMessage, OutboxState};
+use crate::reschedule::State;
+use crate::reschedule::staff::{Decided, Told};
 use crate::rules::Planning;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredConversation};
 use crate::whatsapp::response::describe;
 
 /// One reminder waiting to go out.
@@ -246,6 +248,77 @@ impl Explanation {
 /// `2026-10-13 18:00` in the business zone.
 fn local_stamp(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The rescheduling requests waiting for staff, as text.
+pub fn render_requests(waiting: &[(Appointment, StoredConversation)], zone: Tz) -> String {
+    let mut out = format!("Requests for another time (times in {zone}):\n");
+    if waiting.is_empty() {
+        out.push_str("\nnone\n");
+        return out;
+    }
+    for (a, stored) in waiting {
+        let _ = write!(
+            out,
+            "\n#{:<6} {} {}  now {} ({})\n",
+            a.id,
+            a.customer_name.as_deref().unwrap_or("(no name)"),
+            a.customer_phone.as_deref().map(mask).unwrap_or_else(|| "(no phone)".into()),
+            dutch_moment_short(a.starts_at, zone),
+            a.calendar,
+        );
+        match &stored.conversation.state {
+            State::Requested(slot) => {
+                let _ = writeln!(
+                    out,
+                    "        asks for {}{}; since {}\n        reminderd reschedule accept {} | decline {}",
+                    dutch_moment_short(slot.start, zone),
+                    slot.label.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(),
+                    dutch_moment_short(stored.customer_at, zone),
+                    a.id,
+                    a.id,
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "        wants another time; none was offered or none suits: call them \
+                     (since {})",
+                    dutch_moment_short(stored.customer_at, zone)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// What a staff decision did, as text.
+pub fn render_decided(decided: &Decided, zone: Tz) -> String {
+    let a = &decided.appointment;
+    let who = a.customer_name.as_deref().unwrap_or("the customer");
+    let mut out = match &decided.conversation.conversation.state {
+        State::Accepted(slot) => format!(
+            "Accepted: appointment #{} ({who}) moves from {} to {}.\n\
+             Move it in the calendar too: the next import then plans reminders for the new time.\n",
+            a.id,
+            dutch_moment_short(a.starts_at, zone),
+            dutch_moment_short(slot.start, zone),
+        ),
+        _ => format!(
+            "Declined: appointment #{} ({who}) stays at {}.\n",
+            a.id,
+            dutch_moment_short(a.starts_at, zone)
+        ),
+    };
+    match &decided.told {
+        Told::Queued(text) => {
+            let _ = writeln!(out, "The customer is told by WhatsApp: \"{text}\"");
+        }
+        Told::CallThem(reason) => {
+            let _ = writeln!(out, "Not sent by WhatsApp: {reason}.");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ word_enum! {
         Reminder = "reminder",
         /// A free-form answer to something the customer sent.
         Reply = "reply",
+        /// A list of free times to choose a new one from (an interactive message, inside
+        /// the service window a tap on "Verzetten" opened).
+        Offer = "offer",
     }
 }
 

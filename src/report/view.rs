@@ -5,7 +5,7 @@ use chrono::{Days, Locale, NaiveDate};
 use chrono_tz::Tz;
 
 use crate::domain::phone::mask;
-use crate::domain::time::{dutch_date_short, local_time};
+use crate::domain::time::{dutch_date_short, dutch_moment_short, local_time};
 use crate::domain::{AppointmentStatus, Delivery, OutboxState, Reply};
 use crate::store::ReportRow;
 
@@ -94,12 +94,12 @@ impl RowView {
     fn new(row: &ReportRow, zone: Tz) -> Self {
         let a = &row.appointment;
         let (reply, reply_class) = match (a.status, a.reply) {
-            (AppointmentStatus::Cancelled, _) => ("geannuleerd in de agenda", "cancelled"),
-            (AppointmentStatus::Removed, _) => ("uit de agenda verwijderd", "cancelled"),
-            (_, Reply::Confirmed) => ("bevestigd", "confirmed"),
-            (_, Reply::Cancelled) => ("geannuleerd door klant", "cancelled"),
-            (_, Reply::Reschedule) => ("wil verzetten", "reschedule"),
-            (_, Reply::None) => ("geen antwoord", "none"),
+            (AppointmentStatus::Cancelled, _) => ("geannuleerd in de agenda".into(), "cancelled"),
+            (AppointmentStatus::Removed, _) => ("uit de agenda verwijderd".into(), "cancelled"),
+            (_, Reply::Confirmed) => ("bevestigd".into(), "confirmed"),
+            (_, Reply::Cancelled) => ("geannuleerd door klant".into(), "cancelled"),
+            (_, Reply::Reschedule) => (reschedule_label(row, zone), "reschedule"),
+            (_, Reply::None) => ("geen antwoord".into(), "none"),
         };
         let (reminder, reminder_class) = reminder_label(row, zone);
         let mut notes = Vec::new();
@@ -122,10 +122,24 @@ impl RowView {
             location: a.location.clone().unwrap_or_default(),
             reminder,
             reminder_class,
-            reply: reply.to_string(),
+            reply,
             reply_class,
             note: notes.join("; "),
         }
+    }
+}
+
+/// What became of a wish to reschedule: the time asked for and what staff decided.
+fn reschedule_label(row: &ReportRow, zone: Tz) -> String {
+    let asked = row.reschedule_requested.map(|t| dutch_moment_short(t, zone));
+    match (row.reschedule_state.as_deref(), asked) {
+        (Some("requested"), Some(t)) => format!("wil verzetten naar {t}: accepteren of afwijzen"),
+        (Some("accepted"), Some(t)) => {
+            format!("verzet naar {t} (geaccepteerd; zet het in de agenda)")
+        }
+        (Some("declined"), Some(t)) => format!("verzoek voor {t} afgewezen: klant bellen"),
+        (Some("offered"), _) => "wil verzetten: kiest uit de vrije tijden".into(),
+        _ => "wil verzetten: klant bellen".into(),
     }
 }
 

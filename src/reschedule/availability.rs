@@ -21,7 +21,7 @@ pub struct Schedule {
 }
 
 /// A time that can be offered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Slot {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,

@@ -5,7 +5,10 @@
 pub mod availability;
 pub mod conversation;
 pub mod offer;
+pub mod settings;
+pub mod staff;
 
 pub use availability::{Schedule, Search, Slot, free_slots};
 pub use conversation::{Conversation, Effect, Input, Message, Refused, State};
-pub use offer::{Offer, OfferTexts, offer_list};
+pub use offer::{Offer, offer_list};
+pub use settings::{CalendarHours, ConversationTexts, OfferTexts, RescheduleSettings};

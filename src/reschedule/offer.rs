@@ -5,33 +5,13 @@
 use chrono_tz::Tz;
 
 use super::availability::Slot;
+use super::settings::OfferTexts;
 use crate::domain::time::{dutch_date_short, local_time};
 use crate::domain::{PayloadKey, SlotChoice};
 use crate::whatsapp::message::{ListMessage, ListRow, ListSection};
 
 /// Meta's limit on rows in one list; one is "none of these".
 pub const MAX_TIMES: usize = 9;
-
-/// The texts around the list (configured; Dutch by default).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OfferTexts {
-    pub header: String,
-    pub body: String,
-    pub button: String,
-    pub none_fits: String,
-}
-
-impl Default for OfferTexts {
-    fn default() -> Self {
-        OfferTexts {
-            header: "Beschikbare tijden".into(),
-            body: "Kies een nieuw tijdstip voor je afspraak. De praktijk bevestigt het daarna."
-                .into(),
-            button: "Kies tijd".into(),
-            none_fits: "Geen van deze tijden".into(),
-        }
-    }
-}
 
 /// Who the offer is for, and how it is written.
 #[derive(Clone, Copy, Debug)]
@@ -61,11 +41,11 @@ pub fn offer_list(offer: Offer<'_>, slots: &[Slot], callback_data: String) -> Li
         }
     }
     sections.push(ListSection {
-        title: "Anders".into(),
+        title: texts.other.clone(),
         rows: vec![ListRow {
             id: SlotChoice { appointment_id, start: None }.encode(key),
             title: texts.none_fits.clone(),
-            description: Some("De praktijk belt je".into()),
+            description: Some(texts.none_fits_description.clone()),
         }],
     });
     ListMessage {

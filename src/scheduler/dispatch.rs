@@ -44,7 +44,7 @@ use crate::domain::{
 use crate::rules::{RenderContext, RuleSet, TemplateParams};
 use crate::store::{AttemptOutcome, Store, StoreError};
 use crate::whatsapp::client::{SendError, Sender};
-use crate::whatsapp::message::{Parameters, SendRequest, TemplateMessage};
+use crate::whatsapp::message::{ListMessage, Parameters, SendRequest, TemplateMessage};
 use crate::whatsapp::response::Disposition;
 use crate::whatsapp::templates::{TemplateBook, status_after_error};
 
@@ -81,7 +81,7 @@ pub struct DispatchOptions {
 
 /// How long after a customer's message a free-form answer may be sent (WHATSAPP.md:
 /// the customer service window).
-const SERVICE_WINDOW: Duration = Duration::hours(24);
+pub const SERVICE_WINDOW: Duration = Duration::hours(24);
 
 /// How often a reminder held for an unusable template looks again.
 const TEMPLATE_RECHECK: Duration = Duration::minutes(15);
@@ -440,7 +440,7 @@ impl Dispatcher {
             });
         };
         match message.kind {
-            OutboxKind::Reply => {
+            OutboxKind::Reply | OutboxKind::Offer => {
                 // an answer is enqueued when the customer's message is processed, which
                 // opened a 24-hour service window; after it only a template may go
                 // (Meta would refuse with 131047)
@@ -451,12 +451,27 @@ impl Dispatcher {
                             .into(),
                     );
                 }
-                let request = SendRequest::text(
-                    &to,
-                    message.body.as_deref().unwrap_or_default(),
-                    message.reply_to.as_deref(),
-                    callback_data(message.id),
-                );
+                let body = message.body.as_deref().unwrap_or_default();
+                let request = if message.kind == OutboxKind::Reply {
+                    SendRequest::text(
+                        &to,
+                        body,
+                        message.reply_to.as_deref(),
+                        callback_data(message.id),
+                    )
+                } else {
+                    // free times for an appointment that moved or was cancelled since
+                    // would only confuse
+                    if let Some(reason) = self.too_late(message, &appointment, now) {
+                        return skip(reason);
+                    }
+                    match offer_request(&to, body, callback_data(message.id)) {
+                        Ok(request) => request,
+                        Err(detail) => {
+                            return Ok(Step::Done(AttemptOutcome::Failed { code: None, detail }));
+                        }
+                    }
+                };
                 Ok(Step::Send { to, request: Box::new(request) })
             }
             OutboxKind::Reminder => {
@@ -600,6 +615,16 @@ fn parameters(params: TemplateParams) -> Parameters {
 fn whatsapp_number(appointment: &Appointment) -> Option<String> {
     let phone = Phone::from_e164(appointment.customer_phone.as_deref()?).ok()?;
     phone.is_mobile().then(|| phone.e164().to_string())
+}
+
+/// The list stored for an offer (`reschedule`), addressed and checked against Meta's
+/// limits.
+fn offer_request(to: &str, body: &str, callback_data: String) -> Result<SendRequest, String> {
+    let mut list: ListMessage = serde_json::from_str(body)
+        .map_err(|e| format!("the stored list of free times cannot be read: {e}"))?;
+    list.to = to.to_string();
+    list.callback_data = callback_data;
+    SendRequest::list(list)
 }
 
 /// `biz_opaque_callback_data`: names the outgoing message in every status webhook.

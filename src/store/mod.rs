@@ -6,6 +6,7 @@
 //! Functions that must happen together take a [`Tx`]; the caller commits.
 
 mod appointments;
+mod conversations;
 mod customers;
 mod inbox;
 mod outbox;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use appointments::{AppointmentInput, ExistingAppointment, UPSERT_BATCH, UpsertBatch};
+pub use conversations::StoredConversation;
 pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;

@@ -32,6 +32,35 @@ pub struct NewOutbox {
     pub skipped: Option<String>,
 }
 
+impl NewOutbox {
+    /// A message to the customer inside the 24-hour service window their message at
+    /// `window_opened` opened: due at once, and the dispatcher skips it once the window
+    /// has closed (only a template may go after it). `kind` is a reply (free text in
+    /// `body`) or an offer (a list, JSON in `body`).
+    pub fn answer(
+        appointment: &crate::domain::Appointment,
+        kind: OutboxKind,
+        rule: &str,
+        body: String,
+        reply_to: Option<String>,
+        dedup_key: String,
+        window_opened: DateTime<Utc>,
+    ) -> NewOutbox {
+        NewOutbox {
+            appointment_id: appointment.id,
+            kind,
+            rule: rule.to_string(),
+            dedup_key,
+            appointment_start: appointment.starts_at,
+            due_at: window_opened,
+            body: Some(body),
+            reply_to,
+            plan_note: None,
+            skipped: None,
+        }
+    }
+}
+
 /// How one attempt ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttemptOutcome {

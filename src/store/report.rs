@@ -17,6 +17,10 @@ pub struct ReportRow {
     pub reminder_sent_at: Option<DateTime<Utc>>,
     pub reminder_error_code: Option<i64>,
     pub reminder_detail: Option<String>,
+    /// The rescheduling conversation's state (`requested`, `call_back`, `accepted`, …)
+    /// and the time the customer chose, if there is one.
+    pub reschedule_state: Option<String>,
+    pub reschedule_requested: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -28,6 +32,8 @@ struct Row {
     reminder_sent_at: Option<DateTime<Utc>>,
     reminder_error_code: Option<i64>,
     reminder_detail: Option<String>,
+    reschedule_state: Option<String>,
+    reschedule_requested: Option<DateTime<Utc>>,
 }
 
 const BETWEEN: &str = concat!(
@@ -36,8 +42,10 @@ const BETWEEN: &str = concat!(
     r#", o.state as reminder_state, o.delivery as reminder_delivery,
        o.sent_at as reminder_sent_at,
        coalesce(o.delivery_error_code, o.error_code) as reminder_error_code,
-       o.detail as reminder_detail
+       o.detail as reminder_detail,
+       c.state as reschedule_state, c.requested_start as reschedule_requested
     from appointments a
+    left join conversations c on c.appointment_id = a.id
     left join outbox o on o.id = (
         select max(id) from outbox
         where appointment_id = a.id and kind = 'reminder' and state <> 'cancelled')
@@ -68,6 +76,8 @@ impl Store {
                     reminder_sent_at: r.reminder_sent_at,
                     reminder_error_code: r.reminder_error_code,
                     reminder_detail: r.reminder_detail,
+                    reschedule_state: r.reschedule_state,
+                    reschedule_requested: r.reschedule_requested,
                 })
             })
             .collect()

@@ -6,6 +6,8 @@
 //! an action never makes Meta wait or retry, and a delivery that failed to process is
 //! retried on the next round and stays visible until it succeeds.
 
+mod reschedule;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -21,10 +23,12 @@ use super::words::{Intent, understand};
 use crate::clock::Clock;
 use crate::domain::phone::mask;
 use crate::domain::{
-    Action, Appointment, AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey,
+    Action, Appointment, AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey, SlotChoice,
 };
+use crate::reschedule::RescheduleSettings;
+use crate::reschedule::staff::Voice;
 use crate::rules::render::fill;
-use crate::rules::{Placeholder, RenderContext};
+use crate::rules::{Placeholder, RenderContext, WorkCalendar};
 use crate::scheduler::dispatch::parse_callback_data;
 use crate::scheduler::wait_for_work;
 use crate::store::{InboxRow, NewOutbox, Store, StoreError, Tx};
@@ -46,6 +50,10 @@ pub struct ProcessOptions {
     /// Default location per source name, for `{location}` in answers.
     pub source_locations: HashMap<String, String>,
     pub poll_interval: StdDuration,
+    /// Opening hours and texts of the rescheduling conversation.
+    pub reschedule: RescheduleSettings,
+    /// The days the practice works, for the free times it offers.
+    pub workdays: WorkCalendar,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +83,16 @@ impl InboxProcessor {
             options: Arc::new(options),
             dispatcher,
             templates: Arc::default(),
+        }
+    }
+
+    /// How the conversation texts are written.
+    fn voice(&self) -> Voice<'_> {
+        Voice {
+            zone: self.options.zone,
+            practice: &self.options.practice,
+            source_locations: &self.options.source_locations,
+            texts: &self.options.reschedule.messages,
         }
     }
 
@@ -224,6 +242,10 @@ impl InboxProcessor {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         if let Some(payload) = m.reply_payload() {
+            // a row of the list of free times, or a button of a reminder
+            if let Ok(choice) = SlotChoice::decode(payload, &self.key) {
+                return self.choose(tx, m, choice, now).await;
+            }
             return self.tap(tx, m, payload, now).await;
         }
         if m.kind.as_deref() == Some("text")
@@ -349,7 +371,15 @@ impl InboxProcessor {
         let decision = decide(action, appointment, version, now);
         info!(appointment.id = appointment.id, answer = decision.answer.as_str(), "answered");
         match decision.effect {
-            Some(Effect::Reply(reply)) => tx.set_reply(appointment.id, reply, now).await?,
+            Some(Effect::Reply(reply)) => {
+                tx.set_reply(appointment.id, reply, now).await?;
+                // free times to choose from, if there are any; else the practice calls
+                if decision.answer == Answer::Reschedule
+                    && let Some(offered) = self.offer(tx, m, appointment, now).await?
+                {
+                    return Ok(offered);
+                }
+            }
             Some(Effect::Cancel) => {
                 tx.set_reply(appointment.id, crate::domain::Reply::Cancelled, now).await?;
                 tx.set_appointment_status(appointment.id, AppointmentStatus::Cancelled, now)
@@ -399,7 +429,7 @@ impl InboxProcessor {
 /// An answer text filled in for one appointment. A value the appointment lacks (no
 /// name, no location) is left out rather than failing the answer: the customer still
 /// hears that the tap worked.
-fn answer_text(template: &str, ctx: &RenderContext<'_>) -> String {
+pub(crate) fn answer_text(template: &str, ctx: &RenderContext<'_>) -> String {
     let blanks = Placeholder::all().map(|p| (p, String::new())).collect();
     let text = fill(template, ctx, &blanks).unwrap_or_else(|_| template.to_string());
     // "Dank je wel ! …" → "Dank je wel! …", line by line (a text may have several)

@@ -3,7 +3,7 @@
 //! interactive list (the free times offered after "Verzetten"). Shapes as in
 //! WHATSAPP.md §1.1, §2.1 and §2.3.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One request to the messages endpoint.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -68,14 +68,14 @@ struct ListAction {
 }
 
 /// A titled group of rows (one per day, for free times).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListSection {
     pub title: String,
     pub rows: Vec<ListRow>,
 }
 
 /// One choice; `id` comes back in the webhook's `list_reply`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListRow {
     pub id: String,
     pub title: String,
@@ -83,9 +83,11 @@ pub struct ListRow {
     pub description: Option<String>,
 }
 
-/// Everything needed to send one list.
-#[derive(Clone, Debug, PartialEq)]
+/// Everything needed to send one list. Stored as JSON in the outbox when it is decided
+/// (without the recipient and the callback data, which the dispatcher adds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListMessage {
+    #[serde(skip)]
     pub to: String,
     pub header: Option<String>,
     pub body: String,
@@ -93,6 +95,7 @@ pub struct ListMessage {
     /// The label of the button that opens the list.
     pub button: String,
     pub sections: Vec<ListSection>,
+    #[serde(skip)]
     pub callback_data: String,
 }
 

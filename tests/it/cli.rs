@@ -26,6 +26,7 @@ fn every_command_has_help() {
         "plan",
         "explain",
         "templates",
+        "reschedule",
     ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
@@ -55,22 +56,29 @@ fn a_bad_config_names_the_key_and_the_file_and_nothing_starts() {
     }
 }
 
-/// `plan` and `explain` read a daemon's database: they say what to do when there is
-/// none yet, and what is missing when the appointment is unknown.
-#[test]
-fn plan_and_explain_read_the_database_of_the_configured_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("reminderd.toml");
+/// A config for a daemon keeping its state in `dir` and sending nothing (the `log`
+/// channel), with the shipped rules.
+fn log_channel_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("reminderd.toml");
     std::fs::write(
         &file,
         format!(
             "state_dir = \"{}\"\nrules_dir = \"{}\"\n[whatsapp]\nchannel = \"log\"\n\
              [security]\nsecret_key = \"a secret key long enough for the configuration\"\n",
-            dir.path().display(),
+            dir.display(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/reminder-rules"),
         ),
     )
     .unwrap();
+    file
+}
+
+/// `plan` and `explain` read a daemon's database: they say what to do when there is
+/// none yet, and what is missing when the appointment is unknown.
+#[test]
+fn plan_and_explain_read_the_database_of_the_configured_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = log_channel_config(dir.path());
     let run = |args: &[&str]| reminderd().arg("--config").arg(&file).args(args).output().unwrap();
     let out = run(&["plan"]);
     assert!(!out.status.success());
@@ -216,7 +224,7 @@ fn every_config_key_is_documented_in_the_readme() {
     assert!(keys.contains(&"whatsapp.access_token".to_string()), "{keys:?}");
     for key in &keys {
         assert!(readme.contains(&format!("| `{key}` |")), "README lacks a row for `{key}`");
-        if key != "sources" && key != "report.users" {
+        if !["sources", "report.users", "reschedule.calendars"].contains(&key.as_str()) {
             let env = format!("REMINDERD_{}", key.to_uppercase().replace('.', "__"));
             assert!(readme.contains(&env), "README lacks {env}");
         }
@@ -386,4 +394,68 @@ fn preview_reads_a_configured_source_with_its_contact_rules() {
     let out = run("db");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("preview reads iCal feeds"));
+}
+
+/// `reschedule` lists the requests waiting for staff, and `accept` tells the customer
+/// and says what staff still have to do; an unknown appointment is an error.
+#[test]
+fn reschedule_lists_waiting_requests_and_accepts_one() {
+    use chrono::Duration;
+    use reminderd::reschedule::{Conversation, Slot, State};
+    use reminderd::store::{Store, StoredConversation};
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = log_channel_config(dir.path());
+    let run = |args: &[&str]| reminderd().arg("--config").arg(&file).args(args).output().unwrap();
+    assert!(run(&["migrate"]).status.success());
+
+    // a customer asked a minute ago to move their appointment in three days
+    let now = reminderd::clock::Clock::system().now();
+    let start = now + Duration::days(3);
+    let wanted = now + Duration::days(4);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("reminderd.sqlite3").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let input = crate::helpers::appointment_input("uid-1", start);
+        let id = tx.upsert_appointment("praktijk", &input, now).await.unwrap();
+        let slot = Slot { start: wanted, end: wanted + Duration::minutes(30), label: None };
+        let conversation = Conversation {
+            appointment_id: id,
+            appointment_start: start,
+            offered: vec![slot.clone()],
+            expires_at: now + Duration::hours(24),
+            state: State::Requested(slot),
+        };
+        let stored = StoredConversation { conversation, customer_at: now - Duration::minutes(1) };
+        tx.save_conversation(&stored, None, now).await.unwrap();
+        tx.commit().await.unwrap();
+        store.close().await;
+    });
+
+    let out = run(&["reschedule"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Sanne de Vries") && text.contains("+316••••••78"), "{text}");
+    assert!(text.contains("reminderd reschedule accept 1"), "{text}");
+    assert!(!text.contains("612345678"), "never the whole number: {text}");
+
+    let out = run(&["reschedule", "accept", "1", "--by", "anne"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Accepted: appointment #1 (Sanne de Vries)"), "{text}");
+    assert!(text.contains("Move it in the calendar"), "{text}");
+    assert!(
+        text.contains("The customer is told by WhatsApp: \"Je afspraak is verzet naar"),
+        "{text}"
+    );
+
+    let out = run(&["reschedule"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("none"));
+    let out = run(&["reschedule", "decline", "1", "--by", "anne"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("staff already decided"));
+    let out = run(&["reschedule", "accept", "7", "--by", "anne"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no appointment 7"));
 }

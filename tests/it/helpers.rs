@@ -220,6 +220,16 @@ secret_key = "{SECRET_KEY}"
 [report]
 secure_cookie = false
 users = [{{ name = "{staff}", password_hash = "{hash}" }}]
+[reschedule]
+min_notice = "23h"
+[[reschedule.calendars]]
+calendar = "praktijk"
+label = "Dr. Jansen"
+monday = "09:00-12:00"
+tuesday = "09:00-12:00"
+wednesday = "09:00-12:00"
+thursday = "09:00-12:00"
+friday = "09:00-12:00"
 "#,
         state = dir.path().display(),
         rules = rules_dir.display(),
@@ -348,5 +358,23 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .and_then(|c| c.split(';').next())
             .map(str::to_string)
+    }
+}
+
+/// Sanne de Vries's check-up at `start` in calendar `praktijk`, as a source describes it.
+pub fn appointment_input(id: &str, start: DateTime<Utc>) -> reminderd::store::AppointmentInput {
+    reminderd::store::AppointmentInput {
+        external_id: id.into(),
+        starts_at: start,
+        ends_at: start + chrono::Duration::minutes(30),
+        summary: Some("Controle".into()),
+        location: None,
+        calendar: "praktijk".into(),
+        customer_name: Some("Sanne de Vries".into()),
+        customer_phone: Some("+31612345678".into()),
+        phone_is_mobile: true,
+        customer_email: None,
+        contact_problem: None,
+        status: reminderd::domain::AppointmentStatus::Scheduled,
     }
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::api::{appointment, feed, mount_accepting, payload_of, start, tap_body};
 use crate::helpers::{spawn_app, spawn_app_with_rules};
 
-fn rule(when: &str, extra: &str) -> String {
+pub(crate) fn rule(when: &str, extra: &str) -> String {
     format!(
         "when = {when}\nquiet_hours = {{ from = \"00:00\", to = \"00:00\" }}\n{extra}\n\
          [template]\nname = \"afspraak_herinnering\"\nlanguage = \"nl\"\n\

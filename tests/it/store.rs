@@ -29,22 +29,7 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 13, 6, 0, 0).unwrap()
 }
 
-fn input(id: &str, start: DateTime<Utc>) -> AppointmentInput {
-    AppointmentInput {
-        external_id: id.into(),
-        starts_at: start,
-        ends_at: start + Duration::minutes(30),
-        summary: Some("Controle".into()),
-        location: None,
-        calendar: "praktijk".into(),
-        customer_name: Some("Sanne de Vries".into()),
-        customer_phone: Some("+31612345678".into()),
-        phone_is_mobile: true,
-        customer_email: None,
-        contact_problem: None,
-        status: AppointmentStatus::Scheduled,
-    }
-}
+use crate::helpers::appointment_input as input;
 
 async fn insert(store: &Store, id: &str, start: DateTime<Utc>) -> i64 {
     let mut tx = store.begin().await.unwrap();
@@ -596,6 +581,69 @@ async fn template_reports_merge_field_by_field_and_are_found_by_id() {
         assert_eq!(found.name, "afspraak_herinnering", "{backend}");
         assert!(tx.template_by_id("42").await.unwrap().is_none());
         tx.commit().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_conversation_keeps_what_was_offered_and_chosen_and_busy_times_come_per_calendar() {
+    use reminderd::reschedule::{Conversation, Slot, State};
+    use reminderd::store::StoredConversation;
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let id = insert(&store, "a", start).await;
+        // another appointment of the calendar, a cancelled one, and one elsewhere
+        insert(&store, "b", start + Duration::hours(2)).await;
+        let cancelled = insert(&store, "c", start + Duration::hours(3)).await;
+        let mut tx = store.begin().await.unwrap();
+        tx.set_appointment_status(cancelled, AppointmentStatus::Cancelled, now()).await.unwrap();
+        let mut elsewhere = input("d", start + Duration::hours(4));
+        elsewhere.calendar = "fysio".into();
+        tx.upsert_appointment("praktijk", &elsewhere, now()).await.unwrap();
+        let busy =
+            tx.busy_times(Some("praktijk"), None, start, start + Duration::days(1)).await.unwrap();
+        assert_eq!(
+            busy,
+            [
+                (start, start + Duration::minutes(30)),
+                (start + Duration::hours(2), start + Duration::hours(2) + Duration::minutes(30))
+            ],
+            "{backend}"
+        );
+
+        let slot = |h: i64| Slot {
+            start: start + Duration::hours(h),
+            end: start + Duration::hours(h) + Duration::minutes(30),
+            label: Some("Dr. Jansen".into()),
+        };
+        let mut stored = StoredConversation {
+            conversation: Conversation {
+                appointment_id: id,
+                appointment_start: start,
+                offered: vec![slot(5), slot(6)],
+                expires_at: now() + Duration::hours(24),
+                state: State::Offered,
+            },
+            customer_at: now(),
+        };
+        tx.save_conversation(&stored, None, now()).await.unwrap();
+        assert_eq!(tx.conversation(id).await.unwrap().as_ref(), Some(&stored), "{backend}");
+        stored.conversation.state = State::Requested(slot(6));
+        stored.customer_at = now() + Duration::minutes(5);
+        tx.save_conversation(&stored, None, now()).await.unwrap();
+        tx.commit().await.unwrap();
+        let waiting = store.waiting_conversations(now()).await.unwrap();
+        assert_eq!(waiting.len(), 1, "{backend}");
+        assert_eq!(waiting[0].0.id, id);
+        assert_eq!(waiting[0].1, stored, "{backend}");
+
+        // declined: no longer waiting, and the request it declined is kept on record
+        let mut tx = store.begin().await.unwrap();
+        stored.conversation.state = State::Declined;
+        tx.save_conversation(&stored, Some("balie"), now()).await.unwrap();
+        assert_eq!(tx.conversation(id).await.unwrap().unwrap().conversation.state, State::Declined);
+        tx.commit().await.unwrap();
+        assert!(store.waiting_conversations(now()).await.unwrap().is_empty(), "{backend}");
     })
     .await;
 }
