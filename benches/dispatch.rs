@@ -293,6 +293,19 @@ async fn seed(db: &Path, total: usize, burst: usize) {
     .execute(&mut *tx)
     .await
     .unwrap();
+    // every customer opted in (the dispatcher looks it up before each reminder)
+    sqlx::query(&format!(
+        "with recursive n(i) as (select 1 union all select i + 1 from n where i < {total})
+         insert into consents (phone, channel, scope, status, method, evidence, recorded_at,
+             recorded_by)
+         select '+3161' || printf('%07d', i), 'whatsapp', 'reminders', 'opted_in', 'feed',
+             'bench', {now}, 'bench'
+         from n",
+        now = at("-86400"),
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     pool.close().await;
 }
@@ -350,6 +363,16 @@ async fn seed_steady(db: &Path, total: usize, first: DateTime<Utc>) -> HashMap<i
         .bind(start)
         .bind(due)
         .bind(Utc::now())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "insert into consents (phone, channel, scope, status, method, evidence,
+                 recorded_at, recorded_by)
+             values ($1, 'whatsapp', 'reminders', 'opted_in', 'feed', 'bench', $2, 'bench')",
+        )
+        .bind(format!("+3162{:07}", k))
+        .bind(Utc::now() - chrono::Duration::days(1))
         .execute(&mut *tx)
         .await
         .unwrap();

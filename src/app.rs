@@ -122,6 +122,7 @@ impl Application {
                 zone,
                 practice: settings.business.name.clone(),
                 source_locations: source_locations.clone(),
+                require_opt_in: settings.consent.require_whatsapp_opt_in,
             },
         )
         .with_templates(templates.clone());
@@ -207,6 +208,14 @@ impl Application {
                     settings.report.secure_cookie,
                 ),
             }))
+            .merge(crate::consent::api::router(settings.consent.api_token.clone().map(|token| {
+                crate::consent::api::ApiState {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    token,
+                    region: settings.business.phone_region,
+                }
+            })))
             .merge(health::router(HealthState {
                 store: store.clone(),
                 sources: sources.iter().map(|s| s.name.clone()).collect(),

@@ -59,6 +59,47 @@ pub enum Command {
     Templates(TemplatesCommand),
     /// Customers' requests for another time: list them, accept or decline one.
     Reschedule(RescheduleArgs),
+    /// The consent ledger: who agreed to reminders on which channel.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// Every consent record of one person, oldest first, and where they stand now.
+    Show {
+        /// A phone number (any usual format) or an e-mail address.
+        who: String,
+        /// Print a JSON array of the records instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record consents from a CSV file (columns phone, email, channel, status,
+    /// evidence); rows that cannot be used are reported with their line.
+    Import {
+        file: PathBuf,
+        /// Check the file and report, record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who records them, for the ledger (default: the login name).
+        #[arg(long, env = "USER", value_name = "NAME")]
+        by: String,
+    },
+    /// Record one opt-in or opt-out a staff member took (by phone, at the desk).
+    Set {
+        /// A phone number or an e-mail address.
+        who: String,
+        /// opted_in or opted_out.
+        status: String,
+        /// whatsapp or email (default: whatsapp for a phone number).
+        #[arg(long)]
+        channel: Option<String>,
+        /// What shows it, e.g. "aan de balie gevraagd".
+        #[arg(long)]
+        evidence: String,
+        #[arg(long, env = "USER", value_name = "NAME")]
+        by: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -232,12 +273,109 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(templates(settings, command))
         }
+        Command::Consent(command) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(consent(settings, command))
+        }
         Command::Reschedule(args) => {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?
                 .block_on(reschedule(settings, args.command.unwrap_or(RescheduleCommand::List)))
         }
     }
+}
+
+async fn consent(settings: Settings, command: ConsentCommand) -> anyhow::Result<ExitCode> {
+    use crate::consent::ConsentInput;
+    use crate::domain::ConsentMethod;
+    let region = settings.business.phone_region;
+    let zone = settings.business.time_zone;
+    let store = existing_store(&settings).await?;
+    let now = Clock::system().now();
+    let split = |who: &str| {
+        if who.contains('@') {
+            (None, Some(who.to_string()))
+        } else {
+            (Some(who.to_string()), None)
+        }
+    };
+    let code = match command {
+        ConsentCommand::Show { who, json } => {
+            let key = match crate::consent::address_key(&who, region) {
+                Ok(key) => key,
+                Err(e) => {
+                    eprintln!("{e}");
+                    store.close().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let records = store.consent_history(&key).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+            } else {
+                print!("{}", crate::inspect::render_consents(&key, &records, zone));
+            }
+            ExitCode::SUCCESS
+        }
+        ConsentCommand::Import { file, dry_run, by } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let reading = match crate::consent::csv::read(&text, &name, region, &by) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    store.close().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            for (line, why) in &reading.rejected {
+                eprintln!("{name} line {line}: rejected: {why}");
+            }
+            if dry_run {
+                println!(
+                    "{} rows would be recorded, {} rejected (dry run: nothing recorded)",
+                    reading.accepted.len(),
+                    reading.rejected.len()
+                );
+            } else {
+                let n = store.record_consents(&reading.accepted, now).await?;
+                println!("{n} recorded, {} rejected", reading.rejected.len());
+            }
+            if reading.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        ConsentCommand::Set { who, status, channel, evidence, by } => {
+            let (phone, email) = split(&who);
+            let input = ConsentInput {
+                phone: phone.as_deref(),
+                email: email.as_deref(),
+                channel: channel.as_deref(),
+                status: Some(&status),
+                evidence: Some(&evidence),
+            };
+            match input.check(region, ConsentMethod::Staff) {
+                Ok(mut consent) => {
+                    consent.recorded_by = by;
+                    store.record_consent(&consent, now).await?;
+                    println!(
+                        "recorded: {} {} for {}",
+                        consent.channel,
+                        consent.status,
+                        consent.address().unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    };
+    store.close().await;
+    Ok(code)
 }
 
 async fn reschedule(settings: Settings, command: RescheduleCommand) -> anyhow::Result<ExitCode> {

@@ -43,6 +43,7 @@ pub struct Settings {
     pub import: ImportSettings,
     pub sources: Vec<SourceSettings>,
     pub security: SecuritySettings,
+    pub consent: ConsentSettings,
     pub report: ReportSettings,
     pub log: LogSettings,
     pub messages: ReplyTexts,
@@ -230,6 +231,18 @@ pub struct SecuritySettings {
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+pub struct ConsentSettings {
+    /// WhatsApp reminders only to customers whose latest consent record is an opt-in.
+    pub require_whatsapp_opt_in: bool,
+    /// Bearer token of `POST /api/consents`; without it the API is off.
+    #[serde(default, with = "crate::domain::secret")]
+    pub api_token: Option<SecretString>,
+    #[serde(default, skip_serializing)]
+    pub api_token_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportSettings {
     pub users: Vec<StaffUser>,
     #[serde(with = "humantime_serde")]
@@ -343,11 +356,13 @@ impl Settings {
     fn read_secret_files(&mut self, figment: &Figment, problems: &mut Vec<String>) {
         let wa = &mut self.whatsapp;
         let sec = &mut self.security;
+        let consent = &mut self.consent;
         let mut secrets = vec![
             ("whatsapp.access_token".to_string(), &mut wa.access_token, &wa.access_token_file),
             ("whatsapp.app_secret".to_string(), &mut wa.app_secret, &wa.app_secret_file),
             ("whatsapp.verify_token".to_string(), &mut wa.verify_token, &wa.verify_token_file),
             ("security.secret_key".to_string(), &mut sec.secret_key, &sec.secret_key_file),
+            ("consent.api_token".to_string(), &mut consent.api_token, &consent.api_token_file),
         ];
         for (i, source) in self.sources.iter_mut().enumerate() {
             secrets.push((
@@ -432,6 +447,11 @@ impl Settings {
             if let Err(e) = crate::rules::render::check_placeholders(text) {
                 bad(&format!("messages.{name}"), e);
             }
+        }
+        if let Some(token) = &self.consent.api_token
+            && token.expose_secret().len() < 32
+        {
+            bad("consent.api_token", "must be at least 32 characters".into());
         }
         for (key, e) in self.reschedule.problems() {
             bad(&format!("reschedule.{key}"), e);

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::domain::phone::mask;
 use crate::domain::time::{dutch_date, dutch_moment_short, local_time};
-use crate::domain::{Appointment, OutboxMessage, OutboxState};
+use crate::domain::{Appointment, Consent, ConsentChannel, OutboxMessage, OutboxState};
 use crate::reschedule::State;
 use crate::reschedule::staff::{Decided, Told};
 use crate::rules::Planning;
@@ -248,6 +248,40 @@ impl Explanation {
 /// `2026-10-13 18:00` in the business zone.
 fn local_stamp(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// One person's consent records, and where they stand now, as text.
+pub fn render_consents(who: &str, records: &[Consent], zone: Tz) -> String {
+    let mut out = format!("Consent ledger for {who} (times in {zone}):\n\n");
+    if records.is_empty() {
+        out.push_str("no records\n");
+        return out;
+    }
+    for r in records {
+        let _ = writeln!(
+            out,
+            "  {}  {:<8} {:<9} {:<10} by {}{}",
+            local_stamp(r.recorded_at, zone),
+            r.channel.as_str(),
+            r.status.as_str(),
+            r.method.as_str(),
+            r.recorded_by,
+            r.evidence.as_deref().map(|e| format!("  ({e})")).unwrap_or_default(),
+        );
+    }
+    out.push('\n');
+    for channel in [ConsentChannel::Whatsapp, ConsentChannel::Email] {
+        let latest = records.iter().rev().find(|r| r.channel == channel);
+        let _ = writeln!(
+            out,
+            "Now, {channel}: {}",
+            latest.map_or_else(
+                || "nothing on record".to_string(),
+                |r| format!("{} since {}", r.status, local_stamp(r.recorded_at, zone))
+            )
+        );
+    }
+    out
 }
 
 /// The rescheduling requests waiting for staff, as text.

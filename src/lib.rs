@@ -13,6 +13,8 @@ pub mod cli;
 pub mod clock;
 /// Settings: embedded defaults, the config file, the environment.
 pub mod config;
+/// The consent ledger's ways in: a CSV file and an authenticated JSON API.
+pub mod consent;
 /// `reminderd demo`: the whole loop on a sample feed, without a Meta account.
 pub mod demo;
 /// Plain types and invariants: appointments, messages, phones, signed payloads, time.

@@ -34,6 +34,7 @@ macro_rules! word_enum {
 }
 
 pub mod appointment;
+pub mod consent;
 pub mod keys;
 pub mod outbox;
 pub mod payload;
@@ -43,6 +44,7 @@ pub mod secret;
 pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
+pub use consent::{Consent, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent};
 pub use outbox::{Delivery, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};
 pub use phone::{Phone, PhoneError, Region};

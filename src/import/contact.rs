@@ -221,7 +221,7 @@ impl ContactRules {
 }
 
 /// A marker's value read as yes or no; `None` for anything else.
-fn yes_or_no(value: &str) -> Option<bool> {
+pub(crate) fn yes_or_no(value: &str) -> Option<bool> {
     match value.trim().trim_matches('"').to_ascii_lowercase().as_str() {
         "yes" | "ja" | "j" | "y" | "true" | "1" | "opt-in" | "optin" => Some(true),
         "no" | "nee" | "n" | "false" | "0" | "opt-out" | "optout" => Some(false),

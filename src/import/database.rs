@@ -173,7 +173,7 @@ impl Field {
 
     /// Whether the importer reads the field's values (see [`ColumnMap`]).
     fn is_read(self) -> bool {
-        !matches!(self, Field::OptIn | Field::UpdatedAt)
+        !matches!(self, Field::UpdatedAt)
     }
 }
 
@@ -415,8 +415,10 @@ impl RowReader<'_> {
             phones: phone.iter().cloned().collect(),
             phone,
             email: self.text(row, Field::Email)?.filter(|e| e.contains('@')),
-            // the opt_in column is read with the consent ledger (issue 6)
-            whatsapp_opt_in: None,
+            whatsapp_opt_in: self
+                .text(row, Field::OptIn)?
+                .as_deref()
+                .and_then(super::contact::yes_or_no),
             problems,
         };
         let contact_problem = contact.problem();
@@ -433,6 +435,10 @@ impl RowReader<'_> {
             customer_email: contact.email,
             contact_problem,
             status: self.status(row)?,
+            whatsapp_opt_in: contact.whatsapp_opt_in.map(|opted_in| crate::store::OptInMarker {
+                opted_in,
+                method: crate::domain::ConsentMethod::Database,
+            }),
         }))
     }
 

@@ -146,6 +146,10 @@ fn appointment(
         customer_email: contact.email,
         contact_problem,
         status: if cancelled { AppointmentStatus::Cancelled } else { AppointmentStatus::Scheduled },
+        whatsapp_opt_in: contact.whatsapp_opt_in.map(|opted_in| crate::store::OptInMarker {
+            opted_in,
+            method: crate::domain::ConsentMethod::Feed,
+        }),
     }
 }
 

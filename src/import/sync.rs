@@ -8,12 +8,15 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use tracing::info;
 
-use crate::domain::{Appointment, AppointmentStatus, OutboxKind};
+use crate::domain::{
+    Appointment, AppointmentStatus, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent,
+    OutboxKind,
+};
 pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
 use crate::store::{
-    AppointmentInput, ExistingAppointment, FeedVersion, NewOutbox, Store, StoreError, Tx,
-    UPSERT_BATCH, UpsertBatch,
+    AppointmentInput, ExistingAppointment, FeedVersion, NewOutbox, OptInMarker, Store, StoreError,
+    Tx, UPSERT_BATCH, UpsertBatch,
 };
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
@@ -34,6 +37,8 @@ pub struct SyncReport {
     pub removed: usize,
     pub reminders_planned: usize,
     pub reminders_cancelled: u64,
+    /// Consent records added from the source's opt-in markers.
+    pub consents_recorded: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +135,9 @@ pub struct Reconciliation<'a, A> {
     /// are bound while the database inserts these.
     planned: Planned,
     report: SyncReport,
+    /// The WhatsApp consent the source states for the customers of new and changed
+    /// appointments (the last word per phone number), for the consent ledger.
+    markers: HashMap<String, (OptInMarker, String)>,
 }
 
 impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
@@ -162,6 +170,7 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
             batches: 0,
             planned: Planned::default(),
             report: SyncReport::default(),
+            markers: HashMap::new(),
         })
     }
 
@@ -188,6 +197,16 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
                 self.report.updated += 1
             } else {
                 self.report.inserted += 1
+            }
+            if let (Some(marker), Some(phone)) = (a.whatsapp_opt_in, &a.customer_phone) {
+                let evidence = match marker.method {
+                    ConsentMethod::Database => format!(
+                        "the practice database of source {}, row {}",
+                        self.source, a.external_id
+                    ),
+                    _ => format!("calendar feed {}, event {}", self.source, a.external_id),
+                };
+                self.markers.insert(phone.clone(), (marker, evidence));
             }
             // a key repeated in the feed is written after the batch holding its first
             // copy, as the rows would have been one by one
@@ -247,7 +266,9 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         self.flush().await?;
         // the reminders of the last batch
         self.flush().await?;
-        let Reconciliation { mut tx, source, window, now, existing, seen, mut report, .. } = self;
+        let Reconciliation {
+            mut tx, source, window, now, existing, seen, mut report, markers, ..
+        } = self;
         let vanished: Vec<_> = existing
             .values()
             .filter(|e| {
@@ -276,6 +297,24 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
                 )
                 .await?;
             report.removed += 1;
+        }
+        for (phone, (marker, evidence)) in markers {
+            let consent = NewConsent {
+                phone: Some(phone),
+                email: None,
+                channel: ConsentChannel::Whatsapp,
+                status: if marker.opted_in {
+                    ConsentStatus::OptedIn
+                } else {
+                    ConsentStatus::OptedOut
+                },
+                method: marker.method,
+                evidence: Some(evidence),
+                recorded_by: "reminderd".into(),
+            };
+            if tx.record_mirrored_consent(&consent, now).await?.is_some() {
+                report.consents_recorded += 1;
+            }
         }
         tx.record_import_success(source, now, version, report.seen as i64, problems).await?;
         tx.commit().await?;

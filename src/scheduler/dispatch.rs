@@ -39,7 +39,8 @@ use super::limits::{
 use super::wait_for_work;
 use crate::clock::Clock;
 use crate::domain::{
-    Appointment, ButtonPayload, OutboxKind, OutboxMessage, PayloadKey, Phone, phone::mask,
+    Appointment, ButtonPayload, ConsentChannel, ConsentStatus, OutboxKind, OutboxMessage,
+    PayloadKey, Phone, phone::mask,
 };
 use crate::rules::{RenderContext, RuleSet, TemplateParams};
 use crate::store::{AttemptOutcome, Store, StoreError};
@@ -77,6 +78,9 @@ pub struct DispatchOptions {
     pub practice: String,
     /// Default location per source name.
     pub source_locations: HashMap<String, String>,
+    /// Reminders only to customers whose latest WhatsApp consent is an opt-in (an
+    /// opt-out always stops them).
+    pub require_opt_in: bool,
 }
 
 /// How long after a customer's message a free-form answer may be sent (WHATSAPP.md:
@@ -493,6 +497,10 @@ impl Dispatcher {
                 if let Some(reason) = rule.excludes(&appointment) {
                     return skip(reason);
                 }
+                // checked now, not when planned: an opt-out wins at once
+                if let Some(reason) = self.without_consent(&to).await? {
+                    return skip(reason);
+                }
                 if let Some(ttl) = rule.ttl
                     && appointment.starts_at - now < duration(ttl)
                 {
@@ -534,6 +542,25 @@ impl Dispatcher {
                 Ok(Step::Send { to, request: Box::new(request) })
             }
         }
+    }
+
+    /// Why the customer may not get a WhatsApp reminder, if they may not.
+    async fn without_consent(&self, to: &str) -> Result<Option<String>, StoreError> {
+        let consent = self.store.current_consent(ConsentChannel::Whatsapp, to).await?;
+        Ok(match consent {
+            Some(c) if c.status == ConsentStatus::OptedOut => Some(format!(
+                "the customer opted out of WhatsApp on {} ({})",
+                crate::domain::time::dutch_moment_short(c.recorded_at, self.options.zone),
+                c.method
+            )),
+            Some(_) => None,
+            None if self.options.require_opt_in => Some(
+                "the customer has not opted in to WhatsApp reminders (nothing in the consent \
+                 ledger)"
+                    .into(),
+            ),
+            None => None,
+        })
     }
 
     /// Why a reminder should not go out any more, if it should not.

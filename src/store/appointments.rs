@@ -25,6 +25,17 @@ pub struct AppointmentInput {
     pub contact_problem: Option<String>,
     /// `Scheduled`, or `Cancelled` when the calendar says so.
     pub status: AppointmentStatus,
+    /// What the source says about the customer's WhatsApp consent, if anything. Not
+    /// stored with the appointment: the import records it in the consent ledger.
+    pub whatsapp_opt_in: Option<OptInMarker>,
+}
+
+/// A source's yes or no to WhatsApp, and how the source says it (a calendar marker, a
+/// database column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptInMarker {
+    pub opted_in: bool,
+    pub method: crate::domain::ConsentMethod,
 }
 
 impl AppointmentInput {
@@ -46,7 +57,11 @@ impl AppointmentInput {
             self.customer_email.as_deref(),
             self.contact_problem.as_deref(),
             Some(self.status.as_str()),
-        ] {
+        ]
+        .into_iter()
+        // only a marker that is there counts, so rows without one keep their digest
+        .chain(self.whatsapp_opt_in.map(|m| Some(if m.opted_in { "opt-in" } else { "opt-out" })))
+        {
             match part {
                 Some(p) => {
                     h.update([1]);

@@ -14,7 +14,29 @@ const UPCOMING_FOR_PHONE: &str = concat!(
     " and a.status = 'scheduled' and a.reply <> 'cancelled' order by a.starts_at, a.id"
 );
 
+/// The customer's next appointment, or else their latest one.
+const NEAREST_FOR_PHONE: &str = concat!(
+    "select ",
+    appointment_columns!(),
+    " from appointments a where a.customer_phone = $1",
+    " order by case when a.starts_at > $2 then 0 else 1 end,",
+    " case when a.starts_at > $2 then a.starts_at end,",
+    " a.starts_at desc, a.id limit 1"
+);
+
 impl Tx {
+    /// The appointment a message to this customer belongs with: their next one, or else
+    /// their latest.
+    pub async fn appointment_for_phone(
+        &mut self,
+        phone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Appointment>> {
+        let row: Option<AppointmentRow> = on_tx!(self, c =>
+            sqlx::query_as(NEAREST_FOR_PHONE).bind(phone).bind(now).fetch_optional(c).await)?;
+        row.map(AppointmentRow::into_domain).transpose()
+    }
+
     /// The customer's appointments that still lie ahead, soonest first.
     pub async fn upcoming_for_phone(
         &mut self,

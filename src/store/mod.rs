@@ -6,6 +6,7 @@
 //! Functions that must happen together take a [`Tx`]; the caller commits.
 
 mod appointments;
+mod consents;
 mod conversations;
 mod customers;
 mod inbox;
@@ -22,7 +23,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
-pub use appointments::{AppointmentInput, ExistingAppointment, UPSERT_BATCH, UpsertBatch};
+pub use appointments::{
+    AppointmentInput, ExistingAppointment, OptInMarker, UPSERT_BATCH, UpsertBatch,
+};
 pub use conversations::StoredConversation;
 pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
@@ -43,6 +46,10 @@ pub enum StoreError {
     Corrupt { table: &'static str, column: &'static str, detail: String },
     #[error("cannot open the database: {0}")]
     Open(String),
+    /// The caller asked for something the store refuses to record (a bug upstream:
+    /// input is checked before it gets here).
+    #[error("refused: {0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -18,11 +18,13 @@ pub struct ReplyTexts {
     pub not_active: String,
     pub moved: String,
     pub unclear: String,
+    pub stopped: String,
+    pub started: String,
 }
 
 impl ReplyTexts {
     /// Every text with its config key, for validation.
-    pub fn all(&self) -> [(&'static str, &str); 7] {
+    pub fn all(&self) -> [(&'static str, &str); 9] {
         [
             ("confirmed", &self.confirmed),
             ("cancelled", &self.cancelled),
@@ -31,6 +33,8 @@ impl ReplyTexts {
             ("not_active", &self.not_active),
             ("moved", &self.moved),
             ("unclear", &self.unclear),
+            ("stopped", &self.stopped),
+            ("started", &self.started),
         ]
     }
 
@@ -43,6 +47,8 @@ impl ReplyTexts {
             Answer::NotActive => &self.not_active,
             Answer::Moved => &self.moved,
             Answer::Unclear => &self.unclear,
+            Answer::Stopped => &self.stopped,
+            Answer::Started => &self.started,
         }
     }
 }
@@ -60,6 +66,10 @@ pub enum Answer {
     Moved,
     /// A message reminderd does not understand: a person will read it.
     Unclear,
+    /// The customer opted out of WhatsApp (STOP).
+    Stopped,
+    /// The customer opted in again (START).
+    Started,
 }
 
 impl Answer {
@@ -73,6 +83,8 @@ impl Answer {
             Answer::NotActive => "not_active",
             Answer::Moved => "moved",
             Answer::Unclear => "unclear",
+            Answer::Stopped => "stopped",
+            Answer::Started => "started",
         }
     }
 }

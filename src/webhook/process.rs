@@ -6,6 +6,7 @@
 //! an action never makes Meta wait or retry, and a delivery that failed to process is
 //! retried on the next round and stays visible until it succeeds.
 
+mod consent;
 mod reschedule;
 
 use std::collections::HashMap;
@@ -23,7 +24,8 @@ use super::words::{Intent, understand};
 use crate::clock::Clock;
 use crate::domain::phone::mask;
 use crate::domain::{
-    Action, Appointment, AppointmentStatus, ButtonPayload, OutboxKind, PayloadKey, SlotChoice,
+    Action, Appointment, AppointmentStatus, ButtonPayload, ConsentStatus, OutboxKind, PayloadKey,
+    SlotChoice,
 };
 use crate::reschedule::RescheduleSettings;
 use crate::reschedule::staff::Voice;
@@ -306,11 +308,16 @@ impl InboxProcessor {
         let phone = m.from.as_deref().map(|f| format!("+{}", f.trim_start_matches('+')));
         let who = phone.as_deref().map(mask).or_else(|| m.from_user_id.clone()).unwrap_or_default();
         let intent = understand(text);
-        if matches!(intent, Intent::Stop | Intent::Start) {
-            // the consent ledger is not part of this version: staff must act on it
-            warn!(message.id = %m.id, customer = %who, ?intent,
-                  "the customer asked to stop or start WhatsApp messages; for staff");
-            return Ok(0);
+        match intent {
+            Intent::Stop => {
+                let status = ConsentStatus::OptedOut;
+                return self.consent_change(tx, m, phone.as_deref(), status, text, now).await;
+            }
+            Intent::Start => {
+                let status = ConsentStatus::OptedIn;
+                return self.consent_change(tx, m, phone.as_deref(), status, text, now).await;
+            }
+            _ => {}
         }
         // (appointment, the start it was reminded of)
         let mut about: Vec<(Appointment, DateTime<Utc>)> = Vec::new();

@@ -30,7 +30,8 @@ pub(crate) fn feed(start: DateTime<Utc>) -> String {
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//NL\r\n\
          BEGIN:VEVENT\r\nUID:sanne-1@praktijk\r\nDTSTAMP:20261001T120000Z\r\n\
          DTSTART:{}\r\nDTEND:{}\r\nSUMMARY:Controle\r\nLOCATION:Praktijk De Linde\r\n\
-         ATTENDEE;CN=Sanne de Vries:tel:06-12345678\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+         ATTENDEE;CN=Sanne de Vries:tel:06-12345678\r\nX-WHATSAPP-OPT-IN:ja\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n",
         t(start),
         t(start + Duration::minutes(30))
     )

@@ -27,6 +27,7 @@ fn every_command_has_help() {
         "explain",
         "templates",
         "reschedule",
+        "consent",
     ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
@@ -458,4 +459,60 @@ fn reschedule_lists_waiting_requests_and_accepts_one() {
     let out = run(&["reschedule", "accept", "7", "--by", "anne"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no appointment 7"));
+}
+
+/// `consent import` reports every rejected row with its line (and records nothing on a
+/// dry run); `consent set` records a staff member's note; `consent show` prints the
+/// ledger of one person with where they stand now.
+#[test]
+fn consent_import_set_and_show_keep_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = log_channel_config(dir.path());
+    let run = |args: &[&str]| reminderd().arg("--config").arg(&file).args(args).output().unwrap();
+    assert!(run(&["migrate"]).status.success());
+    let csv = dir.path().join("toestemming.csv");
+    std::fs::write(
+        &csv,
+        "phone;email;status;evidence\n06-12345678;;ja;intakeformulier\n020-1234567;;ja;\n\
+         ;Sanne@Example.nl;opted_in;\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+
+    let out = run(&["consent", "import", csv, "--dry-run", "--by", "anne"]);
+    assert_eq!(out.status.code(), Some(1), "a rejected row fails the run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("toestemming.csv line 3: rejected"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 rows would be recorded, 1 rejected"));
+    let show = run(&["consent", "show", "0612345678"]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("no records"),
+        "a dry run records nothing"
+    );
+
+    let out = run(&["consent", "import", csv, "--by", "anne"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 recorded, 1 rejected"));
+    let out = run(&[
+        "consent",
+        "set",
+        "+31 6 1234 5678",
+        "opted_out",
+        "--evidence",
+        "belde de balie",
+        "--by",
+        "anne",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = run(&["consent", "show", "06-12345678"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Consent ledger for +31612345678"), "{text}");
+    assert!(text.contains("opted_in  csv") && text.contains("(intakeformulier)"), "{text}");
+    assert!(text.contains("opted_out staff") && text.contains("by anne"), "{text}");
+    assert!(text.contains("Now, whatsapp: opted_out since"), "{text}");
+    let out = run(&["consent", "show", "sanne@example.nl", "--json"]);
+    let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records[0]["channel"], "email");
+    assert_eq!(records[0]["evidence"], "toestemming.csv line 4");
+    let out = run(&["consent", "show", "geen nummer"]);
+    assert_eq!(out.status.code(), Some(1));
 }

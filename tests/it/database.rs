@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reminderd::domain::{AppointmentStatus, Phone, Region};
+use reminderd::domain::{AppointmentStatus, ConsentMethod, Phone, Region};
 use reminderd::import::database::{ColumnMap, SqlError, SqlSettings, read, read_appointments};
 use reminderd::import::sync::{Planning, Reading, VanishGuard, Window, reconcile};
 use reminderd::rules::{RuleSet, WorkCalendar};
-use reminderd::store::{AppointmentInput, FeedVersion};
+use reminderd::store::{AppointmentInput, FeedVersion, OptInMarker};
 use secrecy::SecretString;
 use sqlx::{Connection, Executor};
 use tempfile::TempDir;
@@ -107,7 +107,8 @@ async fn practice(server: Server) -> Option<Practice> {
     let create = format!(
         "create table {table} (afspraak_id {id_type}, begintijd {start_type}, eindtijd {end_type}, \
          patient varchar(100), telefoon varchar(40), emailadres varchar(100), \
-         locatie varchar(100), agenda varchar(100), afspraakstatus varchar(40))"
+         locatie varchar(100), agenda varchar(100), afspraakstatus varchar(40), \
+         whatsapp varchar(10))"
     );
     // an end as each server writes an instant (the MySQL test session is in UTC)
     let end = |utc: &str| match server {
@@ -126,29 +127,33 @@ async fn practice(server: Server) -> Option<Practice> {
         // summer time, a timestamptz end, every contact field and a calendar of its own
         format!(
             "(101, '2026-10-24 09:30:00', {}, 'Jan Jansen', '06-12345678', 'jan@example.nl', \
-             'Kamer 1', 'Fysio', 'gepland')",
+             'Kamer 1', 'Fysio', 'gepland', 'ja')",
             end("2026-10-24T08:00:00Z")
         ),
         // 02:30 on 25 October happens twice: the earlier (summer-time) one is meant
         "(102, '2026-10-25 02:30:00', null, 'Sanne de Vries', '+31 6 8765 4321', null, null, \
-         null, null)"
+         null, null, null)"
             .to_string(),
         // winter time, cancelled in Dutch
         format!(
             "(103, '2026-10-26 09:30:00', {}, 'Piet Pietersen', '06-11223344', null, null, null, \
-             'Geannuleerd')",
+             'Geannuleerd', 'nee')",
             end("2026-10-26T09:15:00Z")
         ),
         "(104, '2026-10-27 14:00:00', null, 'Klaas Klaassen', '020-1234567', null, null, null, \
-         'gepland')"
+         'gepland', null)"
             .to_string(),
-        "(105, '2026-10-28 11:00:00', null, 'Els Bakker', '06-123', null, null, null, null)"
+        "(105, '2026-10-28 11:00:00', null, 'Els Bakker', '06-123', null, null, null, null, null)"
             .to_string(),
         // outside the window
-        "(106, '2026-12-01 10:00:00', null, 'Kees Vos', '0612345678', null, null, null, null)"
+        "(106, '2026-12-01 10:00:00', null, 'Kees Vos', '0612345678', null, null, null, null, \
+         null)"
             .to_string(),
-        format!("(107, {bad_start}, null, 'Mila Smit', '0698765432', null, null, null, null)"),
-        "(null, '2026-10-29 10:00:00', null, 'Noah Visser', '0687654321', null, null, null, null)"
+        format!(
+            "(107, {bad_start}, null, 'Mila Smit', '0698765432', null, null, null, null, null)"
+        ),
+        "(null, '2026-10-29 10:00:00', null, 'Noah Visser', '0687654321', null, null, null, null, \
+         null)"
             .to_string(),
     ];
     let insert = format!("insert into {table} values {}", rows.join(", "));
@@ -167,7 +172,7 @@ fn settings(practice: &Practice) -> SqlSettings {
         url_file: None,
         query: format!(
             "select afspraak_id, begintijd, eindtijd, patient, telefoon, emailadres, locatie, \
-             agenda, afspraakstatus from {}",
+             agenda, afspraakstatus, whatsapp from {}",
             practice.table
         ),
         columns: ColumnMap {
@@ -180,6 +185,7 @@ fn settings(practice: &Practice) -> SqlSettings {
             location: "locatie".into(),
             calendar: "agenda".into(),
             status: "afspraakstatus".into(),
+            opt_in: "whatsapp".into(),
             ..ColumnMap::default()
         },
         time_zone: None,
@@ -216,6 +222,7 @@ fn expected(
         customer_email: None,
         contact_problem: None,
         status: AppointmentStatus::Scheduled,
+        whatsapp_opt_in: None,
     }
 }
 
@@ -231,6 +238,7 @@ async fn a_practice_table_is_read(server: Server) {
         location: Some("Kamer 1".into()),
         calendar: "Fysio".into(),
         customer_email: Some("jan@example.nl".into()),
+        whatsapp_opt_in: Some(OptInMarker { opted_in: true, method: ConsentMethod::Database }),
         ..expected(
             "101",
             "2026-10-24T07:30:00Z",
@@ -249,6 +257,7 @@ async fn a_practice_table_is_read(server: Server) {
     );
     let cancelled = AppointmentInput {
         status: AppointmentStatus::Cancelled,
+        whatsapp_opt_in: Some(OptInMarker { opted_in: false, method: ConsentMethod::Database }),
         ..expected(
             "103",
             "2026-10-26T08:30:00Z",
@@ -428,9 +437,19 @@ async fn a_sql_source_reconciles_like_a_calendar_feed() {
     let guard = VanishGuard { max_share: 0.5, from: 10 };
     let report = reconcile(&store, reading, planning, guard, now).await.unwrap();
     assert_eq!((report.seen, report.inserted), (5, 5));
+    // the opt-in column is in the consent ledger: Jan yes, Piet no
+    assert_eq!(report.consents_recorded, 2);
+    let jan = store.consent_history("+31612345678").await.unwrap();
+    assert_eq!((jan.len(), jan[0].status), (1, reminderd::domain::ConsentStatus::OptedIn));
+    assert_eq!(jan[0].method, ConsentMethod::Database);
+    assert_eq!(
+        jan[0].evidence.as_deref(),
+        Some("the practice database of source praktijk, row 101")
+    );
     // a second import of the same table changes nothing
     let again = reconcile(&store, reading, planning, guard, now).await.unwrap();
     assert_eq!((again.unchanged, again.inserted, again.updated), (5, 0, 0));
+    assert_eq!(again.consents_recorded, 0);
     let upcoming = store.upcoming_appointments(now).await.unwrap();
     let mut ids: Vec<_> = upcoming.iter().map(|a| a.external_id.as_str()).collect();
     ids.sort();

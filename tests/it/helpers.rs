@@ -21,6 +21,7 @@ pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const ACCESS_TOKEN: &str = "EAAtest-access-token";
 pub const SECRET_KEY: &str = "test secret key, long enough to be accepted by the config";
+pub const API_TOKEN: &str = "test consent api token, long enough for the config";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const STAFF: (&str, &str) = ("balie", "correct horse battery staple");
 
@@ -217,6 +218,8 @@ app_secret = "{APP_SECRET}"
 verify_token = "{VERIFY_TOKEN}"
 [security]
 secret_key = "{SECRET_KEY}"
+[consent]
+api_token = "{API_TOKEN}"
 [report]
 secure_cookie = false
 users = [{{ name = "{staff}", password_hash = "{hash}" }}]
@@ -376,5 +379,6 @@ pub fn appointment_input(id: &str, start: DateTime<Utc>) -> reminderd::store::Ap
         customer_email: None,
         contact_problem: None,
         status: reminderd::domain::AppointmentStatus::Scheduled,
+        whatsapp_opt_in: None,
     }
 }

@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod consent;
 mod database;
 mod feeds;
 mod helpers;

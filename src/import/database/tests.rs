@@ -89,8 +89,7 @@ fn columns_are_found_by_name_then_ignoring_case() {
     let map = ColumnMap { start: "BeginTijd".into(), ..ColumnMap::default() };
     let layout = Layout::resolve(&map, &["id", "begintijd", "phone", "opt_in"]).unwrap();
     let got: Vec<_> = layout.positions().collect();
-    // opt_in is accepted but not read
-    assert_eq!(got, vec![(Field::Id, 0), (Field::Start, 1), (Field::Phone, 2)]);
+    assert_eq!(got, vec![(Field::Id, 0), (Field::Start, 1), (Field::Phone, 2), (Field::OptIn, 3)]);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::faults::Point;
 use super::*;
-use crate::domain::{AppointmentStatus, OutboxState};
+use crate::domain::{AppointmentStatus, ConsentMethod, NewConsent, OutboxState};
 use crate::store::{AppointmentInput, NewOutbox};
 use crate::whatsapp::client::{GraphClient, GraphConfig};
 
@@ -101,6 +101,7 @@ impl Harness {
                 zone: chrono_tz::Europe::Amsterdam,
                 practice: "Praktijk De Linde".into(),
                 source_locations: HashMap::new(),
+                require_opt_in: true,
             },
         )
     }
@@ -111,6 +112,17 @@ impl Harness {
     }
 
     async fn reminder_due(&self, uid: &str, phone: &str, due_at: DateTime<Utc>) -> i64 {
+        self.reminder_with(uid, phone, due_at, true).await
+    }
+
+    /// A reminder to a customer the calendar marks as opted in to WhatsApp, or not.
+    async fn reminder_with(
+        &self,
+        uid: &str,
+        phone: &str,
+        due_at: DateTime<Utc>,
+        opted_in: bool,
+    ) -> i64 {
         let mut tx = self.store.begin().await.unwrap();
         let input = AppointmentInput {
             external_id: uid.into(),
@@ -125,8 +137,13 @@ impl Harness {
             customer_email: None,
             contact_problem: None,
             status: AppointmentStatus::Scheduled,
+            whatsapp_opt_in: None,
         };
         let appointment_id = tx.upsert_appointment("praktijk", &input, due()).await.unwrap();
+        if opted_in {
+            let marker = consent(phone, ConsentStatus::OptedIn, ConsentMethod::Feed);
+            tx.record_mirrored_consent(&marker, due()).await.unwrap();
+        }
         let id = tx
             .insert_outbox(
                 &NewOutbox {
@@ -172,6 +189,49 @@ impl Harness {
             .mount(&self.graph)
             .await;
     }
+}
+
+fn consent(phone: &str, status: ConsentStatus, method: ConsentMethod) -> NewConsent {
+    NewConsent {
+        phone: Some(phone.into()),
+        email: None,
+        channel: ConsentChannel::Whatsapp,
+        status,
+        method,
+        evidence: Some("test".into()),
+        recorded_by: "test".into(),
+    }
+}
+
+#[tokio::test]
+async fn only_customers_who_opted_in_get_a_reminder_and_an_opt_out_wins_at_once() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    let opted_in = h.reminder("a", "+31612345678").await;
+    let stopped = h.reminder("b", "+31687654321").await;
+    let never_asked = h.reminder_with("c", "+31611112222", due(), false).await;
+    // b sent STOP after the reminder was planned
+    let mut tx = h.store.begin().await.unwrap();
+    tx.record_consent(
+        &consent("+31687654321", ConsentStatus::OptedOut, ConsentMethod::Whatsapp),
+        due(),
+    )
+    .await
+    .unwrap();
+    // and the calendar, which still says "opted in", does not override the customer
+    let marker = consent("+31687654321", ConsentStatus::OptedIn, ConsentMethod::Feed);
+    assert_eq!(tx.record_mirrored_consent(&marker, due()).await.unwrap(), None);
+    tx.commit().await.unwrap();
+
+    h.dispatcher().drain().await.unwrap();
+    assert_eq!(h.requests().await, 1, "only the customer who opted in");
+    assert_eq!(h.message(opted_in).await.state, OutboxState::Sent);
+    let b = h.message(stopped).await;
+    assert_eq!(b.state, OutboxState::Skipped);
+    assert!(b.detail.unwrap().contains("opted out of WhatsApp"));
+    let c = h.message(never_asked).await;
+    assert_eq!(c.state, OutboxState::Skipped);
+    assert!(c.detail.unwrap().contains("not opted in"), "a reminder needs an opt-in");
 }
 
 #[tokio::test]
