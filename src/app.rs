@@ -51,6 +51,8 @@ pub struct Services {
     pub importer: Importer,
     pub processor: InboxProcessor,
     pub sources: Vec<SourceSpec>,
+    /// The nightly purge of old personal data.
+    pub retention: crate::privacy::Retention,
 }
 
 /// A built daemon, bound but not yet serving.
@@ -226,7 +228,15 @@ impl Application {
         let listener = TcpListener::bind(settings.server.listen).await.with_context(|| {
             format!("cannot listen on {} (server.listen)", settings.server.listen)
         })?;
-        let services = Services { store, clock, rules, dispatcher, importer, processor, sources };
+        let retention = crate::privacy::Retention {
+            store: store.clone(),
+            clock: clock.clone(),
+            keep: settings.privacy.retention,
+            zone,
+            at: settings.privacy.purge_at,
+        };
+        let services =
+            Services { store, clock, rules, dispatcher, importer, processor, sources, retention };
         Ok(Application { listener, router, services, dispatch_wake, inbox_wake })
     }
 
@@ -265,6 +275,13 @@ impl Application {
             );
             tracker.spawn(services.dispatcher.clone().run(shutdown.clone(), dispatch_wake.clone()));
             tracker.spawn(services.processor.clone().run(shutdown.clone(), inbox_wake));
+            let retention = services.retention.clone();
+            let stop = shutdown.clone();
+            tracker.spawn(async move {
+                if let Err(e) = retention.run(stop).await {
+                    tracing::error!(error.cause_chain = ?e, "the retention scheduler stopped");
+                }
+            });
             let importer = services.importer.clone();
             let sources = services.sources.clone();
             let stop = shutdown.clone();

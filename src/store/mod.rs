@@ -9,6 +9,7 @@ mod appointments;
 mod consents;
 mod conversations;
 mod customers;
+mod erase;
 mod inbox;
 mod outbox;
 mod report;
@@ -27,6 +28,7 @@ pub use appointments::{
     AppointmentInput, ExistingAppointment, OptInMarker, UPSERT_BATCH, UpsertBatch,
 };
 pub use conversations::StoredConversation;
+pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;

@@ -203,8 +203,11 @@ impl InboxProcessor {
                 self.template(tx, t, now).await?;
                 Ok(0)
             }
-            other => {
-                info!(event = ?other, "webhook event noted (not acted on yet)");
+            Event::UserPreference(p) => {
+                // marketing preferences: reminders are UTILITY messages, not marketing
+                let customer = p.wa_id.as_deref().map(|w| mask(&format!("+{w}")));
+                info!(customer = ?customer, category = ?p.category, value = ?p.value,
+                      "a customer's marketing preference noted (reminders are not marketing)");
                 Ok(0)
             }
         }
@@ -352,9 +355,10 @@ impl InboxProcessor {
                 info!(message.id = %m.id, customer = %who, ?intent,
                       appointments = about.len(), "a text for staff to read");
                 let day = now.with_timezone(&self.options.zone).date_naive();
-                let customer = phone.clone().unwrap_or_else(|| format!("appointment {}", first.id));
-                self.answer(tx, m, first, Answer::Unclear, format!("unclear:{customer}:{day}"), now)
-                    .await
+                // one a day per customer, keyed by their soonest appointment: a key
+                // holds no personal data (erasure and the purge leave keys alone)
+                let key = format!("unclear:{}:{day}", first.id);
+                self.answer(tx, m, first, Answer::Unclear, key, now).await
             }
             (_, []) => {
                 info!(message.id = %m.id, customer = %who,

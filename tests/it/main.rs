@@ -8,6 +8,7 @@ mod consent;
 mod database;
 mod feeds;
 mod helpers;
+mod privacy;
 mod reschedule;
 mod rules;
 mod store;
