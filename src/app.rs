@@ -170,7 +170,7 @@ impl Application {
                 texts: settings.messages.clone(),
                 zone,
                 practice: settings.business.name.clone(),
-                source_locations,
+                source_locations: source_locations.clone(),
                 poll_interval: Duration::from_secs(30),
                 reschedule: settings.reschedule.clone(),
                 workdays: settings.business.workdays(),
@@ -209,6 +209,8 @@ impl Application {
                         .unwrap_or(chrono::Duration::hours(12)),
                     settings.report.secure_cookie,
                 ),
+                reschedule_texts: Arc::new(settings.reschedule.messages.clone()),
+                source_locations: Arc::new(source_locations),
             }))
             .merge(crate::consent::api::router(settings.consent.api_token.clone().map(|token| {
                 crate::consent::api::ApiState {
