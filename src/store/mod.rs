@@ -22,7 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use appointments::{AppointmentInput, ExistingAppointment, UPSERT_BATCH, UpsertBatch};
-pub use inbox::{InboxRow, Inserted};
+pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;
 pub use sources::{FeedVersion, SourceState};
@@ -110,6 +110,9 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // survives a crash of the process, not always a power loss; the
+                // webhook's inbox commits, which Meta is told are safe, switch their
+                // connection to `full` (`insert_inbox_batch`, which restores this)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
