@@ -138,7 +138,8 @@ impl Store {
     /// setting could not be restored is closed rather than returned to the pool. The
     /// connection is taken from the pool per batch and only for the commit (the
     /// writer does not keep one), so the rest of the daemon keeps the other
-    /// `database.max_connections - 1`, and closing the pool stops the writer too.
+    /// `database.max_connections - 1`, and closing the pool stops the writer too. Like
+    /// every write transaction it waits for its turn first ([`super::SqliteDb`]).
     /// PostgreSQL's default `synchronous_commit = on` already waits for the WAL flush.
     pub async fn insert_inbox_batch(
         &self,
@@ -153,8 +154,9 @@ impl Store {
             .map(|(_, row)| *row)
             .collect();
         let ids = match self {
-            Store::Sqlite(pool) => {
-                let mut c = pool.acquire().await?;
+            Store::Sqlite(db) => {
+                let _turn = db.write_turn().await;
+                let mut c = db.acquire().await?;
                 sqlx::query("pragma synchronous = full").execute(&mut *c).await?;
                 let stored = async {
                     let mut tx = c.begin_with("begin immediate").await?;
