@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -158,6 +159,7 @@ impl InboxWriter {
             .iter()
             .map(|p| NewInbox { body: &p.body, sha256: &p.sha256, received_at: p.received_at })
             .collect();
+        let started = Instant::now();
         let result = self.store.insert_inbox_batch(PROVIDER, &rows).await;
         drop(rows);
         match result {
@@ -165,7 +167,8 @@ impl InboxWriter {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters.deliveries.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 let new = outcomes.iter().filter(|o| matches!(o, Inserted::New(_))).count();
-                debug!(deliveries = batch.len(), new, "inbox batch committed");
+                let took = started.elapsed();
+                debug!(deliveries = batch.len(), new, ?took, "inbox batch committed");
                 if new > 0 {
                     self.stored.notify_one();
                 }
