@@ -7,5 +7,6 @@ mod cli;
 mod database;
 mod feeds;
 mod helpers;
+mod ingest;
 mod rules;
 mod store;
