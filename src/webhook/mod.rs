@@ -1,7 +1,7 @@
 //! Meta's webhook: `GET` answers the verification challenge, `POST` checks the
 //! signature, stores the raw delivery durably (through the group commit of
-//! [`ingest`]) and answers 200; processing follows in [`process`], never in the
-//! request.
+//! [`ingest`](crate::webhook::ingest)) and answers 200; processing follows in
+//! [`process`](crate::webhook::process), never in the request.
 
 pub mod actions;
 pub mod ingest;
