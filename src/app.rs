@@ -36,6 +36,7 @@ use crate::report::{self, ReportState};
 use crate::rules::RuleSet;
 use crate::scheduler::dispatch::{DispatchOptions, Dispatcher};
 use crate::store::Store;
+use crate::webhook::ingest::{InboxWriter, Ingest, inbox_writer};
 use crate::webhook::process::{InboxProcessor, ProcessOptions};
 use crate::webhook::{self, WebhookState};
 use crate::whatsapp::client::{GraphClient, GraphConfig, LogSender, Sender};
@@ -50,6 +51,8 @@ pub struct Services {
     pub dispatcher: Dispatcher,
     pub importer: Importer,
     pub processor: InboxProcessor,
+    /// The webhook's inbox writer, as its handlers reach it.
+    pub ingest: Ingest,
     pub sources: Vec<SourceSpec>,
     /// The nightly purge of old personal data.
     pub retention: crate::privacy::Retention,
@@ -65,6 +68,8 @@ pub struct Application {
     dispatch_wake: Arc<Notify>,
     /// Wakes the inbox processor (after a webhook delivery was stored).
     inbox_wake: Arc<Notify>,
+    /// Stores webhook deliveries; runs whenever HTTP is served.
+    inbox_writer: InboxWriter,
 }
 
 impl Application {
@@ -179,13 +184,13 @@ impl Application {
         )
         .with_templates(templates);
 
+        let (ingest, inbox_writer) = inbox_writer(store.clone(), inbox_wake.clone());
         let router = Router::new()
             .merge(webhook::router(WebhookState {
-                store: store.clone(),
+                inbox: ingest.clone(),
                 clock: clock.clone(),
                 app_secret: settings.whatsapp.app_secret.clone(),
                 verify_token: settings.whatsapp.verify_token.clone(),
-                stored: inbox_wake.clone(),
             }))
             .merge(report::router(ReportState {
                 store: store.clone(),
@@ -237,9 +242,18 @@ impl Application {
             zone,
             at: settings.privacy.purge_at,
         };
-        let services =
-            Services { store, clock, rules, dispatcher, importer, processor, sources, retention };
-        Ok(Application { listener, router, services, dispatch_wake, inbox_wake })
+        let services = Services {
+            store,
+            clock,
+            rules,
+            dispatcher,
+            importer,
+            processor,
+            ingest,
+            sources,
+            retention,
+        };
+        Ok(Application { listener, router, services, dispatch_wake, inbox_wake, inbox_writer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -261,7 +275,8 @@ impl Application {
     }
 
     async fn run(self, shutdown: CancellationToken, workers: bool) -> anyhow::Result<()> {
-        let Application { listener, router, services, dispatch_wake, inbox_wake } = self;
+        let Application { listener, router, services, dispatch_wake, inbox_wake, inbox_writer } =
+            self;
         let addr = listener.local_addr()?;
         let tracker = TaskTracker::new();
         if workers {
@@ -293,6 +308,8 @@ impl Application {
                 }
             });
         }
+        // stores what was handed over before the shutdown, refuses (503) what comes after
+        tracker.spawn(inbox_writer.run(shutdown.clone()));
         tracker.close();
         info!(%addr, "listening");
         let stop = shutdown.clone();

@@ -8,6 +8,7 @@ mod consent;
 mod database;
 mod feeds;
 mod helpers;
+mod ingest;
 mod privacy;
 mod reschedule;
 mod rules;

@@ -45,7 +45,8 @@ fn feed() -> String {
 async fn every_text(store: &Store) -> Vec<(String, String)> {
     let mut out = Vec::new();
     match store {
-        Store::Sqlite(pool) => {
+        Store::Sqlite(db) => {
+            let pool = &**db;
             let tables: Vec<String> = sqlx::query_scalar(
                 "select name from sqlite_master where type = 'table' \
                  and name not like 'sqlite_%' and name not like '_sqlx%'",
