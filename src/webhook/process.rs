@@ -109,7 +109,7 @@ impl InboxProcessor {
     pub async fn run(self, shutdown: CancellationToken, wake: Arc<Notify>) {
         info!("inbox processor started");
         loop {
-            if let Err(e) = self.drain().await {
+            if let Err(e) = self.drain_until(&shutdown).await {
                 error!(error.cause_chain = ?e, "cannot read the inbox");
             }
             if !wait_for_work(&shutdown, &wake, self.options.poll_interval).await {
@@ -122,8 +122,18 @@ impl InboxProcessor {
     /// Processes every stored delivery that is waiting; returns how many were handled.
     /// (Tests call this instead of waiting for the loop.)
     pub async fn drain(&self) -> Result<usize, StoreError> {
+        self.drain_until(&CancellationToken::new()).await
+    }
+
+    /// [`Self::drain`], stopping between batches once `shutdown` is cancelled: a large
+    /// backlog waits in the inbox for the next start instead of delaying the stop.
+    async fn drain_until(&self, shutdown: &CancellationToken) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
+            if shutdown.is_cancelled() {
+                info!(handled = total, "stopping with deliveries left for the next start");
+                return Ok(total);
+            }
             let rows = self.store.unprocessed_inbox(MAX_ATTEMPTS, BATCH).await?;
             if rows.is_empty() {
                 return Ok(total);
@@ -495,6 +505,39 @@ mod tests {
 
     use super::*;
     use crate::domain::appointment::sample;
+
+    #[tokio::test]
+    async fn a_stop_leaves_the_backlog_for_the_next_start() {
+        use figment::providers::{Format, Toml};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 10, 13, 8, 0, 0).unwrap();
+        for i in 0..3 {
+            store.insert_inbox("whatsapp", format!("{{\"n\":{i}}}").as_bytes(), now).await.unwrap();
+        }
+        let settings: crate::config::Settings =
+            figment::Figment::new().merge(Toml::string(crate::config::DEFAULTS)).extract().unwrap();
+        let options = ProcessOptions {
+            texts: settings.messages,
+            zone: chrono_tz::Europe::Amsterdam,
+            practice: "Praktijk De Linde".into(),
+            source_locations: HashMap::new(),
+            poll_interval: StdDuration::from_secs(30),
+            reschedule: settings.reschedule,
+            workdays: WorkCalendar::default(),
+        };
+        let key = PayloadKey::from_secret(b"a test key that is long enough for the payloads");
+        let processor =
+            InboxProcessor::new(store.clone(), Clock::manual(now), key, options, Arc::default());
+        let stop = CancellationToken::new();
+        stop.cancel();
+        assert_eq!(processor.drain_until(&stop).await.unwrap(), 0);
+        assert_eq!(store.unprocessed_inbox_count().await.unwrap(), 3, "left for the next start");
+        assert_eq!(processor.drain().await.unwrap(), 3);
+        assert_eq!(store.unprocessed_inbox_count().await.unwrap(), 0);
+    }
 
     #[test]
     fn an_answer_leaves_out_what_the_appointment_does_not_have() {
