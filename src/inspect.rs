@@ -313,6 +313,14 @@ pub fn render_requests(waiting: &[(Appointment, StoredConversation)], zone: Tz) 
                     a.id,
                 );
             }
+            State::Offered => {
+                let _ = writeln!(
+                    out,
+                    "        wants another time but chose none of those offered before the \
+                     offer ran out: call them (since {})",
+                    dutch_moment_short(stored.customer_at, zone)
+                );
+            }
             _ => {
                 let _ = writeln!(
                     out,

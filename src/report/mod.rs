@@ -77,7 +77,7 @@ async fn report(
     let to = resolve_local(state.zone, next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let rows = state.store.report(from, to).await?;
     let csrf = state.sessions.csrf_token(&staff.session);
-    let page = ReportPage::new(&state.practice, &staff.name, &csrf, day, today, &rows, state.zone);
+    let page = ReportPage::new(&state.practice, &staff.name, &csrf, day, &rows, state.zone, now);
     Ok(html(page.render()))
 }
 

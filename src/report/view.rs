@@ -1,7 +1,7 @@
 //! What the report pages show, in words staff use.
 
 use askama::Template;
-use chrono::{Days, Locale, NaiveDate};
+use chrono::{DateTime, Days, Locale, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::phone::mask;
@@ -68,11 +68,12 @@ impl ReportPage {
         user: &str,
         csrf: &str,
         day: NaiveDate,
-        today: NaiveDate,
         rows: &[ReportRow],
         zone: Tz,
+        now: DateTime<Utc>,
     ) -> Self {
-        let rows: Vec<RowView> = rows.iter().map(|r| RowView::new(r, zone)).collect();
+        let today = now.with_timezone(&zone).date_naive();
+        let rows: Vec<RowView> = rows.iter().map(|r| RowView::new(r, zone, now)).collect();
         let mut counts = Counts { appointments: rows.len(), ..Counts::default() };
         for r in &rows {
             match r.reply_class {
@@ -99,14 +100,14 @@ impl ReportPage {
 }
 
 impl RowView {
-    fn new(row: &ReportRow, zone: Tz) -> Self {
+    fn new(row: &ReportRow, zone: Tz, now: DateTime<Utc>) -> Self {
         let a = &row.appointment;
         let (reply, reply_class) = match (a.status, a.reply) {
             (AppointmentStatus::Cancelled, _) => ("geannuleerd in de agenda".into(), "cancelled"),
             (AppointmentStatus::Removed, _) => ("uit de agenda verwijderd".into(), "cancelled"),
             (_, Reply::Confirmed) => ("bevestigd".into(), "confirmed"),
             (_, Reply::Cancelled) => ("geannuleerd door klant".into(), "cancelled"),
-            (_, Reply::Reschedule) => (reschedule_label(row, zone), "reschedule"),
+            (_, Reply::Reschedule) => (reschedule_label(row, zone, now), "reschedule"),
             (_, Reply::None) => ("geen antwoord".into(), "none"),
         };
         let (reminder, reminder_class) = reminder_label(row, zone);
@@ -141,7 +142,7 @@ impl RowView {
 }
 
 /// What became of a wish to reschedule: the time asked for and what staff decided.
-fn reschedule_label(row: &ReportRow, zone: Tz) -> String {
+fn reschedule_label(row: &ReportRow, zone: Tz, now: DateTime<Utc>) -> String {
     let asked = row.reschedule_requested.map(|t| dutch_moment_short(t, zone));
     match (row.reschedule_state.as_deref(), asked) {
         (Some("requested"), Some(t)) => format!("wil verzetten naar {t}: accepteren of afwijzen"),
@@ -149,6 +150,9 @@ fn reschedule_label(row: &ReportRow, zone: Tz) -> String {
             format!("verzet naar {t} (geaccepteerd; zet het in de agenda)")
         }
         (Some("declined"), Some(t)) => format!("verzoek voor {t} afgewezen: klant bellen"),
+        (Some("offered"), _) if row.reschedule_expires.is_some_and(|e| e <= now) => {
+            "wil verzetten, koos geen tijd: klant bellen".into()
+        }
         (Some("offered"), _) => "wil verzetten: kiest uit de vrije tijden".into(),
         _ => "wil verzetten: klant bellen".into(),
     }

@@ -130,7 +130,9 @@ const WAITING: &str = concat!(
     ", ",
     appointment_columns!(),
     " from conversations c join appointments a on a.id = c.appointment_id",
-    " where c.state in ('requested', 'call_back') and a.starts_at > $1",
+    " where (c.state in ('requested', 'call_back')",
+    "        or (c.state = 'offered' and c.expires_at <= $1))",
+    "   and a.starts_at > $1",
     " order by a.starts_at, a.id"
 );
 
@@ -189,7 +191,8 @@ impl Tx {
 
 impl Store {
     /// Requests waiting for staff: a chosen time to accept or decline, or a customer to
-    /// call; only for appointments still ahead of `now`.
+    /// call (none of the times suited, or they chose none before the offer ran out);
+    /// only for appointments still ahead of `now`.
     pub async fn waiting_conversations(
         &self,
         now: DateTime<Utc>,

@@ -21,6 +21,8 @@ pub struct ReportRow {
     /// and the time the customer chose, if there is one.
     pub reschedule_state: Option<String>,
     pub reschedule_requested: Option<DateTime<Utc>>,
+    /// When the offered times ran out.
+    pub reschedule_expires: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -34,6 +36,7 @@ struct Row {
     reminder_detail: Option<String>,
     reschedule_state: Option<String>,
     reschedule_requested: Option<DateTime<Utc>>,
+    reschedule_expires: Option<DateTime<Utc>>,
 }
 
 const BETWEEN: &str = concat!(
@@ -43,7 +46,8 @@ const BETWEEN: &str = concat!(
        o.sent_at as reminder_sent_at,
        coalesce(o.delivery_error_code, o.error_code) as reminder_error_code,
        o.detail as reminder_detail,
-       c.state as reschedule_state, c.requested_start as reschedule_requested
+       c.state as reschedule_state, c.requested_start as reschedule_requested,
+       c.expires_at as reschedule_expires
     from appointments a
     left join conversations c on c.appointment_id = a.id
     left join outbox o on o.id = (
@@ -78,6 +82,7 @@ impl Store {
                     reminder_detail: r.reminder_detail,
                     reschedule_state: r.reschedule_state,
                     reschedule_requested: r.reschedule_requested,
+                    reschedule_expires: r.reschedule_expires,
                 })
             })
             .collect()

@@ -55,13 +55,18 @@ fn utc(h: u32, m: u32, day: u32) -> DateTime<Utc> {
 /// the list went out; a second reminder (2 hours before) is still planned. With the
 /// list request Meta received.
 async fn app_with_offer() -> (TestApp, Value) {
-    let day = rule(r#"{ before = "24h" }"#, "");
-    let hours = rule(r#"{ before = "2h" }"#, "");
-    let rules = [("dag", day.as_str()), ("uren", hours.as_str())];
-    let app = spawn_app_with_rules(&feed(start()), start() - Duration::days(3), &rules).await;
+    app_with_offer_at(24).await
+}
+
+/// [`app_with_offer`] with the first reminder `hours` before the appointment.
+async fn app_with_offer_at(hours: i64) -> (TestApp, Value) {
+    let day = rule(&format!("{{ before = \"{hours}h\" }}"), "");
+    let late = rule(r#"{ before = "2h" }"#, "");
+    let rules = [("dag", day.as_str()), ("uren", late.as_str())];
+    let app = spawn_app_with_rules(&feed(start()), start() - Duration::days(4), &rules).await;
     mount_accepting(&app).await;
     app.import().await;
-    app.clock.set(start() - Duration::hours(24));
+    app.clock.set(start() - Duration::hours(hours));
     app.dispatch().await;
     let request = app.sent().await[0].0.clone();
     app.clock.advance(Duration::minutes(1));
@@ -258,4 +263,20 @@ async fn none_of_the_times_asks_staff_to_call_and_late_or_forged_choices_change_
     app.process_inbox().await;
     let text = last_text(&app).await;
     assert!(text.contains("verlopen"), "{text}");
+}
+
+#[tokio::test]
+async fn a_customer_who_chose_no_time_before_the_offer_ran_out_is_left_for_staff_to_call() {
+    // the reminder three days ahead; the offer runs out a day after the tap
+    let (app, _) = app_with_offer_at(72).await;
+    let store = &app.services.store;
+    assert!(store.waiting_conversations(app.clock.now()).await.unwrap().is_empty());
+    app.clock.advance(Duration::hours(25));
+    let waiting = store.waiting_conversations(app.clock.now()).await.unwrap();
+    assert_eq!(waiting.len(), 1, "the customer is waiting for a call");
+    assert_eq!(waiting[0].1.conversation.state, State::Offered);
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("wil verzetten, koos geen tijd: klant bellen"), "{html}");
 }
