@@ -41,5 +41,7 @@ pub mod simulate;
 pub mod store;
 /// Meta's webhook: verify, store, acknowledge; then process taps and statuses.
 pub mod webhook;
+/// E-mail: the reminder message and the SMTP transport.
+pub mod email;
 /// Meta's WhatsApp Cloud API: requests, client, answers, webhooks, signatures.
 pub mod whatsapp;

@@ -36,6 +36,7 @@ macro_rules! word_enum {
 pub mod appointment;
 pub mod consent;
 pub mod keys;
+pub mod link;
 pub mod outbox;
 pub mod payload;
 pub mod phone;
@@ -44,6 +45,7 @@ pub mod secret;
 pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
+pub use link::{LinkError, LinkToken, LinkVerb};
 pub use consent::{Consent, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent};
 pub use outbox::{Delivery, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};
