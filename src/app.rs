@@ -125,7 +125,8 @@ impl Application {
                 require_opt_in: settings.consent.require_whatsapp_opt_in,
             },
         )
-        .with_templates(templates.clone());
+        .with_templates(templates.clone())
+        .with_email(email_channel(settings, &secret)?);
         let importer = Importer::new(
             store.clone(),
             clock.clone(),
@@ -298,6 +299,27 @@ pub fn feed_auth(source: &crate::config::SourceSettings) -> Option<FeedAuth> {
         (_, _, Some(token)) => Some(FeedAuth::Bearer(token.clone())),
         _ => None,
     }
+}
+
+/// The e-mail channel, when `email.enabled`.
+fn email_channel(
+    settings: &Settings,
+    secret: &[u8],
+) -> anyhow::Result<Option<Arc<crate::email::EmailChannel>>> {
+    let e = &settings.email;
+    if !e.enabled {
+        return Ok(None);
+    }
+    let mailer = crate::email::Mailer::new(e).map_err(anyhow::Error::msg)?;
+    let composer = crate::email::Composer::new(
+        e,
+        &settings.business.name,
+        settings.business.time_zone,
+        settings.source_locations(),
+        PayloadKey::from_secret(secret),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(crate::email::EmailChannel { mailer, composer })))
 }
 
 /// The WhatsApp channel the settings ask for.

@@ -19,6 +19,8 @@ pub mod consent;
 pub mod demo;
 /// Plain types and invariants: appointments, messages, phones, signed payloads, time.
 pub mod domain;
+/// E-mail: the reminder message and the SMTP transport.
+pub mod email;
 /// The HTTP edge's shared error type.
 pub mod http;
 /// Calendar sources: fetching, reading iCal, reconciling with the store.
@@ -41,7 +43,5 @@ pub mod simulate;
 pub mod store;
 /// Meta's webhook: verify, store, acknowledge; then process taps and statuses.
 pub mod webhook;
-/// E-mail: the reminder message and the SMTP transport.
-pub mod email;
 /// Meta's WhatsApp Cloud API: requests, client, answers, webhooks, signatures.
 pub mod whatsapp;

@@ -45,8 +45,8 @@ pub mod secret;
 pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
-pub use link::{LinkError, LinkToken, LinkVerb};
 pub use consent::{Consent, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent};
-pub use outbox::{Delivery, OutboxKind, OutboxMessage, OutboxState};
+pub use link::{LinkError, LinkToken, LinkVerb};
+pub use outbox::{Channel, Delivery, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};
 pub use phone::{Phone, PhoneError, Region};

@@ -114,10 +114,9 @@ impl Composer {
 
     /// The whole message.
     pub fn compose(&self, r: &Reminder<'_>) -> Result<Message, String> {
-        let to: Mailbox = r
-            .to
-            .parse()
-            .map_err(|e| format!("the customer's e-mail address cannot be used: {e}"))?;
+        let to: Mailbox =
+            r.to.parse()
+                .map_err(|e| format!("the customer's e-mail address cannot be used: {e}"))?;
         let view = self.view(r.appointment);
         let text = TextBody { v: &view }.render().map_err(|e| e.to_string())?;
         let html = HtmlBody { v: &view }.render().map_err(|e| e.to_string())?;
