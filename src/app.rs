@@ -173,6 +173,7 @@ impl Application {
                 poll_interval: Duration::from_secs(30),
                 reschedule: settings.reschedule.clone(),
                 workdays: settings.business.workdays(),
+                min_notice: settings.dispatch.min_notice,
             },
             dispatch_wake.clone(),
         )
@@ -217,6 +218,17 @@ impl Application {
                     region: settings.business.phone_region,
                 }
             })))
+            .merge(crate::links::router(crate::links::LinksState {
+                store: store.clone(),
+                clock: clock.clone(),
+                key: PayloadKey::from_secret(&secret),
+                zone,
+                practice: settings.business.name.clone(),
+                source_locations: Arc::new(settings.source_locations()),
+                texts: Arc::new(settings.messages.clone()),
+                reschedule: Arc::new(settings.reschedule.clone()),
+                workdays: settings.business.workdays(),
+            }))
             .merge(health::router(HealthState {
                 store: store.clone(),
                 sources: sources.iter().map(|s| s.name.clone()).collect(),

@@ -27,6 +27,8 @@ pub mod http;
 pub mod import;
 /// `reminderd plan` and `reminderd explain`: the plan and its reasons, read-only.
 pub mod inspect;
+/// The pages behind the links of a reminder e-mail: GET shows, POST acts.
+pub mod links;
 /// Health, readiness, logging and shutdown.
 pub mod ops;
 /// The staff report behind a login.
