@@ -324,11 +324,25 @@ impl LinksState {
             Ok(step) => step,
             Err(refused) => return Ok((refused.to_string(), StatusCode::CONFLICT)),
         };
-        // No WhatsApp service window was opened by an e-mail: staff's answer cannot go
-        // as WhatsApp free text, so `reminderd reschedule` tells them to phone.
-        let customer_at = now - SERVICE_WINDOW;
-        tx.save_conversation(&StoredConversation { conversation: next, customer_at }, None, now)
-            .await?;
+        // the same choice again (a double POST) changes nothing: say the same again
+        let mut effects = effects;
+        if effects.is_empty() {
+            match &next.state {
+                Talk::Requested(slot) => {
+                    effects.push(Step::Tell(crate::reschedule::Message::RequestReceived(
+                        slot.clone(),
+                    )));
+                }
+                Talk::CallBack => effects.push(Step::Tell(crate::reschedule::Message::WillCall)),
+                _ => {}
+            }
+        } else {
+            // No WhatsApp service window was opened by an e-mail: staff's answer cannot
+            // go as WhatsApp free text, so `reminderd reschedule` tells them to phone.
+            let customer_at = now - SERVICE_WINDOW;
+            let stored = StoredConversation { conversation: next, customer_at };
+            tx.save_conversation(&stored, None, now).await?;
+        }
         let voice = Voice {
             zone: self.zone,
             practice: &self.practice,

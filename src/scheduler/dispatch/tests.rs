@@ -475,3 +475,15 @@ async fn every_error_class_gets_its_treatment() {
         assert_eq!(h.requests().await, 1, "{code}");
     }
 }
+
+#[test]
+fn only_errors_about_the_customer_send_the_reminder_by_email() {
+    let codes = unreachable_codes();
+    for code in [131026, 131049, 130472] {
+        assert!(codes.contains(&code), "{code}");
+    }
+    // the service window, a bad parameter, a token problem: e-mail would not help
+    for code in [131047, 131008, 190, 131056] {
+        assert!(!codes.contains(&code), "{code}");
+    }
+}
