@@ -78,7 +78,7 @@ impl EmailSettings {
         let url = self.public_url.trim();
         if self.enabled && url.is_empty() {
             bad("public_url", "required when email.enabled = true: the links' pages live there");
-        } else if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+        } else if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             bad("public_url", "must be an http(s) URL (https in production)");
         }
         if self.pool == 0 {
