@@ -230,3 +230,57 @@ impl Header for ListUnsubscribePost {
         HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::appointment::sample;
+
+    fn composer(language: Language) -> Composer {
+        Composer {
+            from: "Praktijk De Linde <afspraken@praktijk.example>".parse().unwrap(),
+            reply_to: None,
+            address: vec!["Lindelaan 1".into()],
+            language,
+            base_url: "https://afspraken.praktijk.example".into(),
+            practice: "Praktijk De Linde".into(),
+            zone: chrono_tz::Europe::Amsterdam,
+            source_locations: HashMap::new(),
+            key: PayloadKey::from_secret(b"test secret that is long enough!"),
+        }
+    }
+
+    fn text_of(language: Language) -> String {
+        let a = sample();
+        let now = Utc.with_ymd_and_hms(2026, 10, 13, 8, 30, 0).unwrap();
+        let r = Reminder { outbox_id: 7, appointment: &a, to: "sanne@example.nl", now };
+        let message = composer(language).compose(&r).unwrap();
+        String::from_utf8(message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn the_email_speaks_dutch_or_english() {
+        let nl = text_of(Language::Nl);
+        assert!(nl.contains("Subject: Herinnering: je afspraak op woensdag 14 oktober om 10:30"));
+        assert!(nl.contains("Message-ID: <reminderd.outbox-7@praktijk.example>"), "{nl}");
+        let en = text_of(Language::En);
+        assert!(
+            en.contains("Subject: Reminder: your appointment on Wednesday 14 October at 10:30")
+        );
+        assert!(en.contains("This is a reminder of your appointment at Praktijk De Linde"), "{en}");
+        assert!(!en.contains("Ik kom"), "{en}");
+    }
+
+    #[test]
+    fn the_links_carry_tokens_for_their_action() {
+        let c = composer(Language::Nl);
+        let a = sample();
+        let link = c.link(LinkVerb::Act(Action::Cancel), &a);
+        let token = link.strip_prefix("https://afspraken.praktijk.example/e/").unwrap();
+        let now = a.starts_at - chrono::Duration::hours(1);
+        let read = LinkToken::decode(token, &c.key, now).unwrap();
+        assert_eq!(read, LinkToken::new(LinkVerb::Act(Action::Cancel), a.id, a.starts_at));
+    }
+}

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::api::{mount_accepting, start};
-use crate::helpers::{TestApp, spawn_app_with_config, sqlite_db};
+use crate::helpers::{TestApp, TestDb, databases, spawn_app_with_config, sqlite_db};
 
 /// What the sink answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +163,10 @@ const PUBLIC_URL: &str = "https://afspraken.praktijk.example";
 
 /// The daemon with e-mail on, sending to `port`; links name [`PUBLIC_URL`].
 async fn spawn(feed: &str, now: DateTime<Utc>, port: u16) -> TestApp {
+    spawn_on(sqlite_db(), feed, now, port).await
+}
+
+async fn spawn_on(db: TestDb, feed: &str, now: DateTime<Utc>, port: u16) -> TestApp {
     let config = format!(
         r#"
 [email]
@@ -177,7 +181,7 @@ address = ["Lindelaan 1", "1234 AB Utrecht"]
 public_url = "{PUBLIC_URL}/"
 "#
     );
-    spawn_app_with_config(sqlite_db(), feed, now, &config).await
+    spawn_app_with_config(db, feed, now, &config).await
 }
 
 /// The morning before: the 24-hour reminder is due.
@@ -263,8 +267,18 @@ async fn emailed(sink: &Sink) -> TestApp {
 
 #[tokio::test]
 async fn a_customer_without_a_whatsapp_opt_in_gets_the_reminder_by_email() {
-    let sink = Sink::start().await;
-    let app = emailed(&sink).await;
+    for db in databases().await {
+        let sink = Sink::start().await;
+        let app = spawn_on(db, &feed(start(), false), start() - Duration::days(2), sink.port).await;
+        mount_accepting(&app).await;
+        app.import().await;
+        app.clock.set(due());
+        app.dispatch().await;
+        the_email_is_complete(&app, &sink).await;
+    }
+}
+
+async fn the_email_is_complete(app: &TestApp, sink: &Sink) {
     assert!(app.sent().await.is_empty(), "nothing on WhatsApp: {:?}", app.sent().await);
     let received = sink.received();
     assert_eq!(received.len(), 1);
@@ -276,9 +290,9 @@ async fn a_customer_without_a_whatsapp_opt_in_gets_the_reminder_by_email() {
     assert_eq!(mail.header("Reply-To"), "balie@praktijk.example");
     assert_eq!(mail.header("To"), SANNE_EMAIL);
     assert_eq!(mail.header("Subject"), "Herinnering: je afspraak op woensdag 14 oktober om 10:30");
-    let reminder = rows(&app).await.into_iter().find(|m| m.channel.is_none()).unwrap();
+    let reminder = rows(app).await.into_iter().find(|m| m.channel.is_none()).unwrap();
     let email =
-        rows(&app).await.into_iter().find(|m| m.channel.as_deref() == Some("email")).unwrap();
+        rows(app).await.into_iter().find(|m| m.channel.as_deref() == Some("email")).unwrap();
     assert_eq!(
         mail.header("Message-ID"),
         format!("<reminderd.outbox-{}@praktijk.example>", email.id)
@@ -567,12 +581,18 @@ async fn an_email_opt_out_and_no_opt_in_leave_nothing_to_send_with_the_reason() 
 
 #[tokio::test]
 async fn an_smtp_server_that_is_down_then_up_gets_the_email_exactly_once() {
+    for db in databases().await {
+        down_then_up(db).await;
+    }
+}
+
+async fn down_then_up(db: TestDb) {
     // a port that refuses connections until the server starts on it
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let app = spawn(&feed(start(), false), start() - Duration::days(2), port).await;
+    let app = spawn_on(db, &feed(start(), false), start() - Duration::days(2), port).await;
     app.import().await;
     app.clock.set(due());
     app.dispatch().await;
@@ -686,4 +706,32 @@ async fn a_failed_status_too_close_to_the_appointment_sends_no_email() {
     app.dispatch().await;
     assert!(sink.received().is_empty());
     assert!(rows(&app).await.iter().all(|m| m.channel.as_deref() != Some("email")));
+}
+
+#[tokio::test]
+async fn a_send_meta_refuses_because_whatsapp_cannot_reach_the_customer_goes_by_email() {
+    let sink = Sink::start().await;
+    let app = spawn(&feed(start(), true), start() - Duration::days(2), sink.port).await;
+    crate::api::answer_with_error(&app, 400, 131026, "(#131026) Message undeliverable").await;
+    app.import().await;
+    app.clock.set(due());
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1, "one WhatsApp attempt");
+    assert_eq!(sink.received().len(), 1, "then the e-mail");
+    let rows = rows(&app).await;
+    let whatsapp = rows.iter().find(|m| m.channel.as_deref() != Some("email")).unwrap();
+    assert_eq!((whatsapp.state, whatsapp.error_code), (OutboxState::Failed, Some(131026)));
+    assert!(
+        whatsapp.detail.as_deref().unwrap().contains("sent by e-mail instead"),
+        "{whatsapp:#?}"
+    );
+
+    // the next reminder to this customer goes by e-mail straight away
+    app.replace_feed(&feed(start() + Duration::days(7), true).replace("sanne-1@", "sanne-2@"))
+        .await;
+    app.import().await;
+    app.clock.set(due() + Duration::days(7));
+    app.dispatch().await;
+    assert_eq!(app.sent().await.len(), 1, "WhatsApp is not tried again");
+    assert_eq!(sink.received().len(), 2);
 }
