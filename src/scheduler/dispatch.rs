@@ -573,9 +573,13 @@ impl Dispatcher {
             Some(to) => self.store.current_consent(ConsentChannel::Whatsapp, to).await?,
             None => None,
         };
+        // a failure counts until the customer says anything new about WhatsApp (START
+        // shows they use it again)
         let whatsapp_failed = match &to {
             Some(to) => {
-                let since = now - FAILED_MEMORY;
+                let since = consent
+                    .as_ref()
+                    .map_or(now - FAILED_MEMORY, |c| c.recorded_at.max(now - FAILED_MEMORY));
                 self.store.whatsapp_failed_for(to, &unreachable_codes(), since).await?
             }
             None => false,
