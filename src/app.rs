@@ -36,6 +36,7 @@ use crate::report::{self, ReportState};
 use crate::rules::RuleSet;
 use crate::scheduler::dispatch::{DispatchOptions, Dispatcher};
 use crate::store::Store;
+use crate::webhook::ingest::{InboxWriter, Ingest, inbox_writer};
 use crate::webhook::process::{InboxProcessor, ProcessOptions};
 use crate::webhook::{self, WebhookState};
 use crate::whatsapp::client::{GraphClient, GraphConfig, LogSender, Sender};
@@ -50,7 +51,11 @@ pub struct Services {
     pub dispatcher: Dispatcher,
     pub importer: Importer,
     pub processor: InboxProcessor,
+    /// The webhook's inbox writer, as its handlers reach it.
+    pub ingest: Ingest,
     pub sources: Vec<SourceSpec>,
+    /// The nightly purge of old personal data.
+    pub retention: crate::privacy::Retention,
 }
 
 /// A built daemon, bound but not yet serving.
@@ -63,6 +68,8 @@ pub struct Application {
     dispatch_wake: Arc<Notify>,
     /// Wakes the inbox processor (after a webhook delivery was stored).
     inbox_wake: Arc<Notify>,
+    /// Stores webhook deliveries; runs whenever HTTP is served.
+    inbox_writer: InboxWriter,
 }
 
 impl Application {
@@ -169,7 +176,7 @@ impl Application {
                 texts: settings.messages.clone(),
                 zone,
                 practice: settings.business.name.clone(),
-                source_locations,
+                source_locations: source_locations.clone(),
                 poll_interval: Duration::from_secs(30),
                 reschedule: settings.reschedule.clone(),
                 workdays: settings.business.workdays(),
@@ -179,13 +186,13 @@ impl Application {
         )
         .with_templates(templates);
 
+        let (ingest, inbox_writer) = inbox_writer(store.clone(), inbox_wake.clone());
         let router = Router::new()
             .merge(webhook::router(WebhookState {
-                store: store.clone(),
+                inbox: ingest.clone(),
                 clock: clock.clone(),
                 app_secret: settings.whatsapp.app_secret.clone(),
                 verify_token: settings.whatsapp.verify_token.clone(),
-                stored: inbox_wake.clone(),
             }))
             .merge(report::router(ReportState {
                 store: store.clone(),
@@ -209,6 +216,8 @@ impl Application {
                         .unwrap_or(chrono::Duration::hours(12)),
                     settings.report.secure_cookie,
                 ),
+                reschedule_texts: Arc::new(settings.reschedule.messages.clone()),
+                source_locations: Arc::new(source_locations),
             }))
             .merge(crate::consent::api::router(settings.consent.api_token.clone().map(|token| {
                 crate::consent::api::ApiState {
@@ -239,8 +248,25 @@ impl Application {
         let listener = TcpListener::bind(settings.server.listen).await.with_context(|| {
             format!("cannot listen on {} (server.listen)", settings.server.listen)
         })?;
-        let services = Services { store, clock, rules, dispatcher, importer, processor, sources };
-        Ok(Application { listener, router, services, dispatch_wake, inbox_wake })
+        let retention = crate::privacy::Retention {
+            store: store.clone(),
+            clock: clock.clone(),
+            keep: settings.privacy.retention,
+            zone,
+            at: settings.privacy.purge_at,
+        };
+        let services = Services {
+            store,
+            clock,
+            rules,
+            dispatcher,
+            importer,
+            processor,
+            ingest,
+            sources,
+            retention,
+        };
+        Ok(Application { listener, router, services, dispatch_wake, inbox_wake, inbox_writer })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -262,7 +288,8 @@ impl Application {
     }
 
     async fn run(self, shutdown: CancellationToken, workers: bool) -> anyhow::Result<()> {
-        let Application { listener, router, services, dispatch_wake, inbox_wake } = self;
+        let Application { listener, router, services, dispatch_wake, inbox_wake, inbox_writer } =
+            self;
         let addr = listener.local_addr()?;
         let tracker = TaskTracker::new();
         if workers {
@@ -278,6 +305,13 @@ impl Application {
             );
             tracker.spawn(services.dispatcher.clone().run(shutdown.clone(), dispatch_wake.clone()));
             tracker.spawn(services.processor.clone().run(shutdown.clone(), inbox_wake));
+            let retention = services.retention.clone();
+            let stop = shutdown.clone();
+            tracker.spawn(async move {
+                if let Err(e) = retention.run(stop).await {
+                    tracing::error!(error.cause_chain = ?e, "the retention scheduler stopped");
+                }
+            });
             let importer = services.importer.clone();
             let sources = services.sources.clone();
             let stop = shutdown.clone();
@@ -287,6 +321,8 @@ impl Application {
                 }
             });
         }
+        // stores what was handed over before the shutdown, refuses (503) what comes after
+        tracker.spawn(inbox_writer.run(shutdown.clone()));
         tracker.close();
         info!(%addr, "listening");
         let stop = shutdown.clone();

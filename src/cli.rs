@@ -62,6 +62,16 @@ pub enum Command {
     /// The consent ledger: who agreed to reminders on which channel.
     #[command(subcommand)]
     Consent(ConsentCommand),
+    /// Erase one person's personal data (GDPR): their appointments' contact details,
+    /// their messages' texts, their consent records' addresses and evidence, and the
+    /// webhook deliveries that name them. Without --yes, only shows whom it would erase.
+    Forget {
+        /// A phone number (any usual format) or an e-mail address.
+        who: String,
+        /// Erase; without it nothing changes.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +283,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(templates(settings, command))
         }
+        Command::Forget { who, yes } => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(forget(settings, who, yes))
+        }
         Command::Consent(command) => {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(consent(settings, command))
@@ -376,6 +390,48 @@ async fn consent(settings: Settings, command: ConsentCommand) -> anyhow::Result<
     };
     store.close().await;
     Ok(code)
+}
+
+async fn forget(settings: Settings, who: String, yes: bool) -> anyhow::Result<ExitCode> {
+    let key = match crate::consent::address_key(&who, settings.business.phone_region) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = existing_store(&settings).await?;
+    let mut person = crate::store::Person::default();
+    if key.contains('@') {
+        person.emails.insert(key);
+    } else {
+        person.phones.insert(key);
+    }
+    let person = store.linked(&person).await?;
+    let names: Vec<&str> =
+        person.phones.iter().chain(person.emails.iter()).map(String::as_str).collect();
+    if !yes {
+        println!(
+            "Would erase everything reminderd holds on {} (the numbers and addresses found \
+             together in its appointments and consents).\nRun again with --yes to erase.",
+            names.join(", ")
+        );
+        store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let erased = store.forget(&person, Clock::system().now()).await?;
+    store.close().await;
+    println!(
+        "Erased {}: {} appointments, {} messages, {} consent records, {} webhook deliveries.\n\
+         Remove them from the practice's calendar too: an appointment that changes there is \
+         imported again with its details.",
+        names.join(", "),
+        erased.appointments,
+        erased.messages,
+        erased.consents,
+        erased.deliveries
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn reschedule(settings: Settings, command: RescheduleCommand) -> anyhow::Result<ExitCode> {

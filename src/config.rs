@@ -45,6 +45,7 @@ pub struct Settings {
     pub sources: Vec<SourceSettings>,
     pub security: SecuritySettings,
     pub consent: ConsentSettings,
+    pub privacy: PrivacySettings,
     pub report: ReportSettings,
     pub log: LogSettings,
     pub messages: ReplyTexts,
@@ -229,6 +230,26 @@ pub struct SecuritySettings {
     pub secret_key: Option<SecretString>,
     #[serde(default, skip_serializing)]
     pub secret_key_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// How long after an appointment ended its personal data is kept.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// When the nightly purge runs, in the business zone ("HH:MM").
+    #[serde(deserialize_with = "de_time_of_day", serialize_with = "ser_time_of_day")]
+    pub purge_at: chrono::NaiveTime,
+}
+
+fn de_time_of_day<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::NaiveTime, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::domain::time::parse_time_of_day(&text).map_err(serde::de::Error::custom)
+}
+
+fn ser_time_of_day<S: serde::Serializer>(t: &chrono::NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&t.format("%H:%M"))
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -455,6 +476,16 @@ impl Settings {
             && token.expose_secret().len() < 32
         {
             bad("consent.api_token", "must be at least 32 characters".into());
+        }
+        let day = Duration::from_secs(86_400);
+        if !(day..=day * 3650).contains(&self.privacy.retention) {
+            bad(
+                "privacy.retention",
+                format!(
+                    "{} is not between 1 day and 10 years",
+                    humantime::format_duration(self.privacy.retention)
+                ),
+            );
         }
         for (key, e) in self.reschedule.problems() {
             bad(&format!("reschedule.{key}"), e);

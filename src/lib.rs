@@ -31,6 +31,8 @@ pub mod inspect;
 pub mod links;
 /// Health, readiness, logging and shutdown.
 pub mod ops;
+/// Personal data over time: the nightly purge and `reminderd forget`.
+pub mod privacy;
 /// The staff report behind a login.
 pub mod report;
 /// Rescheduling: free times and the conversation that picks one.

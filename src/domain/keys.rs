@@ -17,6 +17,9 @@ impl std::fmt::Debug for Key {
     }
 }
 
+/// The shortest tag [`Key::verify`] accepts: 96 bits.
+pub const MIN_TAG: usize = 12;
+
 impl Key {
     /// Derives the key for `purpose` from the configured secret (HMAC-SHA256 as a KDF).
     pub fn derive(secret: &[u8], purpose: &str) -> Key {
@@ -34,9 +37,10 @@ impl Key {
         full[..len.min(full.len())].to_vec()
     }
 
-    /// Checks a (possibly truncated) tag in constant time.
-    pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        if tag.is_empty() || tag.len() > 32 {
+    /// Checks in constant time that `tag` is the `len`-byte tag of `message`. The length
+    /// is the caller's, never the tag's own: a shortened tag would be guessable.
+    pub fn verify(&self, message: &[u8], tag: &[u8], len: usize) -> bool {
+        if tag.len() != len || !(MIN_TAG..=32).contains(&len) {
             return false;
         }
         let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
@@ -60,11 +64,15 @@ mod tests {
     fn a_tag_verifies_only_for_its_message() {
         let key = Key::derive(b"secret", "test");
         let tag = key.tag(b"hello", 12);
-        assert!(key.verify(b"hello", &tag));
-        assert!(!key.verify(b"hellO", &tag));
-        assert!(!key.verify(b"hello", &[]));
+        assert!(key.verify(b"hello", &tag, 12));
+        assert!(!key.verify(b"hellO", &tag, 12));
+        assert!(!key.verify(b"hello", &[], 12));
         let mut wrong = tag.clone();
         wrong[0] ^= 1;
-        assert!(!key.verify(b"hello", &wrong));
+        assert!(!key.verify(b"hello", &wrong, 12));
+        // a tag cut short is refused, however right its bytes
+        assert!(!key.verify(b"hello", &tag[..1], 12));
+        assert!(!key.verify(b"hello", &tag[..1], 1), "a one-byte tag is never enough");
+        assert!(!key.verify(b"hello", &tag, 13));
     }
 }

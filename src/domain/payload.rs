@@ -82,7 +82,7 @@ impl PayloadKey {
     pub(crate) fn open<'a>(&self, text: &'a str) -> Result<&'a str, PayloadError> {
         let (body, tag) = text.rsplit_once(':').ok_or(PayloadError::Malformed)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
-        if tag.len() != TAG_LEN || !self.0.verify(body.as_bytes(), &tag) {
+        if !self.0.verify(body.as_bytes(), &tag, TAG_LEN) {
             return Err(PayloadError::BadSignature);
         }
         Ok(body)

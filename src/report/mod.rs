@@ -4,11 +4,12 @@
 pub mod session;
 mod view;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -21,6 +22,8 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::domain::time::resolve_local;
 use crate::http::AppError;
+use crate::reschedule::ConversationTexts;
+use crate::reschedule::staff::{DecideError, Verdict, Voice, decide};
 use crate::store::Store;
 use session::{Sessions, StaffAccount, check_login, cookie_value};
 use view::{LoginPage, ReportPage};
@@ -34,6 +37,10 @@ pub struct ReportState {
     pub practice: String,
     pub accounts: Arc<Vec<StaffAccount>>,
     pub sessions: Sessions,
+    /// What the customer is told when staff accept or decline a requested time.
+    pub reschedule_texts: Arc<ConversationTexts>,
+    /// Default location per source, for `{location}` in those texts.
+    pub source_locations: Arc<HashMap<String, String>>,
 }
 
 pub fn router(state: ReportState) -> Router {
@@ -41,6 +48,7 @@ pub fn router(state: ReportState) -> Router {
         .route("/report", get(report))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route("/report/reschedule/{appointment}", axum::routing::post(decide_reschedule))
         .with_state(state)
 }
 
@@ -54,7 +62,7 @@ async fn report(
     headers: HeaderMap,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let Some(user) = logged_in(&state, &headers) else {
+    let Some(staff) = logged_in(&state, &headers) else {
         return Ok(redirect("/login"));
     };
     let now = state.clock.now();
@@ -68,8 +76,54 @@ async fn report(
     let from = resolve_local(state.zone, day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let to = resolve_local(state.zone, next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let rows = state.store.report(from, to).await?;
-    let page = ReportPage::new(&state.practice, &user, day, today, &rows, state.zone);
+    let csrf = state.sessions.csrf_token(&staff.session);
+    let page = ReportPage::new(&state.practice, &staff.name, &csrf, day, today, &rows, state.zone);
     Ok(html(page.render()))
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    csrf: String,
+    /// `accept` or `decline`.
+    verdict: String,
+    /// The day the form was on, to go back to.
+    date: NaiveDate,
+}
+
+/// Staff accept or decline the time a customer chose: the customer is told (see
+/// `reschedule::staff`), and the decision is recorded with the staff member's name.
+async fn decide_reschedule(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Path(appointment): Path<i64>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response, AppError> {
+    let Some(staff) = logged_in(&state, &headers) else {
+        return Ok(redirect("/login"));
+    };
+    if !state.sessions.check_csrf(&staff.session, &form.csrf) {
+        warn!(staff = %staff.name, "a report form without this session's CSRF token; refused");
+        return Err(AppError::Forbidden("the form has expired; open the report again"));
+    }
+    let verdict = match form.verdict.as_str() {
+        "accept" => Verdict::Accept,
+        "decline" => Verdict::Decline,
+        other => return Err(AppError::BadRequest(format!("`{other}` is not accept or decline"))),
+    };
+    let voice = Voice {
+        zone: state.zone,
+        practice: &state.practice,
+        source_locations: &state.source_locations,
+        texts: &state.reschedule_texts,
+    };
+    match decide(&state.store, voice, appointment, verdict, &staff.name, state.clock.now()).await {
+        Ok(_) => {}
+        Err(DecideError::Store(e)) => return Err(e.into()),
+        // decided meanwhile (by a colleague, or a second click): the page shows how
+        Err(e) => info!(staff = %staff.name, appointment, "nothing to decide: {e}"),
+    }
+    let back = format!("/report?date={}", form.date);
+    Ok((StatusCode::SEE_OTHER, [(LOCATION, back)]).into_response())
 }
 
 async fn login_form(State(state): State<ReportState>, headers: HeaderMap) -> Response {
@@ -115,13 +169,24 @@ async fn logout(State(state): State<ReportState>) -> Response {
     response
 }
 
-/// The staff name of a valid session, if the request carries one and the account
+/// A logged-in staff member.
+struct Staff {
+    name: String,
+    /// The session cookie's value (its CSRF token is derived from it).
+    session: String,
+}
+
+/// The staff member of a valid session, if the request carries one and the account
 /// still exists in the config.
-fn logged_in(state: &ReportState, headers: &HeaderMap) -> Option<String> {
+fn logged_in(state: &ReportState, headers: &HeaderMap) -> Option<Staff> {
     let value =
         headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(cookie_value)?;
     let name = state.sessions.verify(value, state.clock.now())?;
-    state.accounts.iter().any(|a| a.name == name).then_some(name)
+    state
+        .accounts
+        .iter()
+        .any(|a| a.name == name)
+        .then(|| Staff { name, session: value.to_string() })
 }
 
 fn redirect(to: &'static str) -> Response {

@@ -36,23 +36,34 @@ pub fn check_login(accounts: &[StaffAccount], name: &str, password: &str) -> boo
     ok && account.is_some()
 }
 
+/// Bytes of a session cookie's tag, and of a CSRF token.
+const SESSION_TAG: usize = 32;
+const CSRF_TAG: usize = 24;
+
 /// Signs and reads session cookies.
 #[derive(Clone, Debug)]
 pub struct Sessions {
     key: Key,
+    /// Derives each session's CSRF token.
+    csrf: Key,
     pub ttl: chrono::Duration,
     pub secure: bool,
 }
 
 impl Sessions {
     pub fn new(secret: &[u8], ttl: chrono::Duration, secure: bool) -> Self {
-        Sessions { key: Key::derive(secret, "staff session v1"), ttl, secure }
+        Sessions {
+            key: Key::derive(secret, "staff session v1"),
+            csrf: Key::derive(secret, "staff csrf v1"),
+            ttl,
+            secure,
+        }
     }
 
     /// The cookie value for `name`, valid until `now + ttl`.
     pub fn issue(&self, name: &str, now: DateTime<Utc>) -> String {
         let body = format!("{}.{}", URL_SAFE_NO_PAD.encode(name), (now + self.ttl).timestamp());
-        let tag = URL_SAFE_NO_PAD.encode(self.key.tag(body.as_bytes(), 32));
+        let tag = URL_SAFE_NO_PAD.encode(self.key.tag(body.as_bytes(), SESSION_TAG));
         format!("{body}.{tag}")
     }
 
@@ -60,7 +71,7 @@ impl Sessions {
     pub fn verify(&self, value: &str, now: DateTime<Utc>) -> Option<String> {
         let (body, tag) = value.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if !self.key.verify(body.as_bytes(), &tag) {
+        if !self.key.verify(body.as_bytes(), &tag, SESSION_TAG) {
             return None;
         }
         let (name, expires) = body.split_once('.')?;
@@ -69,6 +80,19 @@ impl Sessions {
             return None;
         }
         String::from_utf8(URL_SAFE_NO_PAD.decode(name).ok()?).ok()
+    }
+
+    /// The token every form of the session carries: bound to the session, so a page
+    /// of another site cannot know it (and the cookie is `SameSite=Strict` as well).
+    pub fn csrf_token(&self, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.csrf.tag(session.as_bytes(), CSRF_TAG))
+    }
+
+    /// Whether `token` is the session's CSRF token (compared in constant time).
+    pub fn check_csrf(&self, session: &str, token: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|tag| self.csrf.verify(session.as_bytes(), &tag, CSRF_TAG))
     }
 
     /// The `Set-Cookie` header value for a new session.
@@ -134,6 +158,27 @@ mod tests {
             Sessions::new(b"another secret of thirty-two chars", chrono::Duration::hours(12), true);
         assert_eq!(other.verify(&value, now()), None);
         assert_eq!(sessions.verify("garbage", now()), None);
+        // a tag cut to one byte would be guessed in 256 tries: every length but the
+        // full one is refused, whatever the bytes
+        let (body, tag) = value.rsplit_once('.').unwrap();
+        let tag = URL_SAFE_NO_PAD.decode(tag).unwrap();
+        for len in [1, 2, 12, 31] {
+            let short = format!("{body}.{}", URL_SAFE_NO_PAD.encode(&tag[..len]));
+            assert_eq!(sessions.verify(&short, now()), None, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn a_csrf_token_belongs_to_its_session_only() {
+        let sessions =
+            Sessions::new(b"0123456789abcdef0123456789abcdef", chrono::Duration::hours(12), true);
+        let (anne, piet) = (sessions.issue("anne", now()), sessions.issue("piet", now()));
+        let token = sessions.csrf_token(&anne);
+        assert!(sessions.check_csrf(&anne, &token));
+        assert!(!sessions.check_csrf(&piet, &token), "another session's token");
+        assert!(!sessions.check_csrf(&anne, ""));
+        assert!(!sessions.check_csrf(&anne, &token[..4]), "a shortened token");
+        assert!(!sessions.check_csrf(&anne, "not base64 !"));
     }
 
     #[test]

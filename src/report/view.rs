@@ -21,6 +21,8 @@ pub struct LoginPage<'a> {
 pub struct ReportPage {
     pub practice: String,
     pub user: String,
+    /// Carried by every form of the page.
+    pub csrf: String,
     pub title: String,
     pub date: String,
     pub previous: String,
@@ -44,6 +46,10 @@ pub struct Counts {
 /// One appointment, ready to print.
 #[derive(Debug)]
 pub struct RowView {
+    /// The appointment's number (as `reminderd explain` takes it).
+    pub id: i64,
+    /// A customer's chosen time waits for staff to accept or decline it.
+    pub can_decide: bool,
     pub time: String,
     pub customer: String,
     pub phone: String,
@@ -60,6 +66,7 @@ impl ReportPage {
     pub fn new(
         practice: &str,
         user: &str,
+        csrf: &str,
         day: NaiveDate,
         today: NaiveDate,
         rows: &[ReportRow],
@@ -78,6 +85,7 @@ impl ReportPage {
         ReportPage {
             practice: practice.to_string(),
             user: user.to_string(),
+            csrf: csrf.to_string(),
             title: day.format_localized("%A %-d %B %Y", Locale::nl_NL).to_string(),
             date: day.to_string(),
             previous: day.checked_sub_days(Days::new(1)).unwrap_or(day).to_string(),
@@ -118,6 +126,9 @@ impl RowView {
             notes.push(detail.clone());
         }
         RowView {
+            id: a.id,
+            can_decide: a.reply == Reply::Reschedule
+                && row.reschedule_state.as_deref() == Some("requested"),
             time: format!("{}–{}", local_time(a.starts_at, zone), local_time(a.ends_at, zone)),
             customer: a.customer_name.clone().unwrap_or_else(|| "(naam onbekend)".into()),
             phone: a.customer_phone.as_deref().map(mask).unwrap_or_else(|| "geen nummer".into()),

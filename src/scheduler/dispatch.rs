@@ -752,6 +752,11 @@ impl Dispatcher {
             return None;
         }
         let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+        // a server's answer may quote the address: it stays out of the outbox
+        let result = result.map_err(|e| match e {
+            MailError::Permanent(d) => MailError::Permanent(d.replace(to, &redact::email(to))),
+            MailError::Transient(d) => MailError::Transient(d.replace(to, &redact::email(to))),
+        });
         Some(match result {
             Ok(()) => AttemptOutcome::Sent {
                 channel: EMAIL_CHANNEL.into(),

@@ -9,10 +9,12 @@ mod appointments;
 mod consents;
 mod conversations;
 mod customers;
+mod erase;
 mod inbox;
 mod outbox;
 mod report;
 mod sources;
+mod sqlite;
 mod state;
 mod templates;
 
@@ -21,16 +23,18 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+use sqlx::{PgPool, Postgres};
 
 pub use appointments::{
     AppointmentInput, ExistingAppointment, OptInMarker, UPSERT_BATCH, UpsertBatch,
 };
 pub use conversations::StoredConversation;
-pub use inbox::{InboxRow, Inserted};
+pub use erase::{Erased, Person};
+pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::ReportRow;
 pub use sources::{FeedVersion, SourceState};
+pub use sqlite::{SqliteDb, SqliteTx};
 pub use templates::TemplateRecord;
 
 /// Why a store call failed, shaped for the caller's next decision.
@@ -57,14 +61,14 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The database, whichever backend it is.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     Postgres(PgPool),
 }
 
 /// A transaction on either backend.
 #[derive(Debug)]
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -90,7 +94,7 @@ macro_rules! on_pool {
     ($store:expr, $c:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(p) => {
-                let $c = p;
+                let $c = &**p;
                 $body
             }
             $crate::store::Store::Postgres(p) => {
@@ -119,8 +123,11 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // survives a crash of the process, not always a power loss; the
+                // webhook's inbox commits, which Meta is told are safe, switch their
+                // connection to `full` (`insert_inbox_batch`, which restores this)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(sqlite::BUSY_TIMEOUT)
                 .foreign_keys(true)
                 // Every multi-row statement inside a transaction keeps a statement
                 // journal (the pages it changed, to undo just that statement); past
@@ -152,7 +159,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Store::Sqlite(pool))
+            Ok(Store::Sqlite(SqliteDb::new(pool)))
         } else {
             Err(StoreError::Open(format!(
                 "`{}` is neither sqlite://… nor postgres://…",
@@ -164,7 +171,7 @@ impl Store {
     /// Brings the schema up to date with the migrations embedded in the binary.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Store::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Store::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(&**p).await?,
             Store::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -178,12 +185,12 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once
-    /// (`begin immediate`), so two writers wait for each other instead of failing
-    /// when a read lock would have to be upgraded.
+    /// Starts a write transaction. On SQLite it waits for this process's turn to
+    /// write and then takes the write lock at once (`begin immediate`; see
+    /// [`SqliteDb`]).
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("begin immediate").await?),
+            Store::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Store::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

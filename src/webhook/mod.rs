@@ -1,13 +1,14 @@
 //! Meta's webhook: `GET` answers the verification challenge, `POST` checks the
-//! signature, stores the raw delivery durably and answers 200; processing follows in
-//! [`process`], never in the request.
+//! signature, stores the raw delivery durably (through the group commit of
+//! [`ingest`](crate::webhook::ingest)) and answers 200; processing follows in
+//! [`process`](crate::webhook::process), never in the request.
 
 pub mod actions;
+pub mod ingest;
 pub mod process;
 pub mod words;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,13 +18,13 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
-use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::http::AppError;
-use crate::store::{Inserted, Store};
+use crate::store::Inserted;
 use crate::whatsapp::signature;
+use ingest::Ingest;
 
 pub const PATH: &str = "/webhooks/whatsapp";
 /// Meta's largest webhook body; anything larger is refused with 413 before it is read
@@ -33,13 +34,12 @@ const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 #[derive(Clone, Debug)]
 pub struct WebhookState {
-    pub store: Store,
+    /// The inbox writer (which also wakes the processor).
+    pub inbox: Ingest,
     pub clock: Clock,
     /// Without it every delivery is refused: nothing unsigned is ever stored.
     pub app_secret: Option<SecretString>,
     pub verify_token: Option<SecretString>,
-    /// Woken after a delivery is stored.
-    pub stored: Arc<Notify>,
 }
 
 pub fn router(state: WebhookState) -> Router {
@@ -83,13 +83,13 @@ async fn receive(
         warn!(error = %e, bytes = body.len(), "webhook refused: signature");
         return Err(AppError::Unauthorized("invalid signature"));
     }
-    // Never 200 without a durable write: a store error is a 503, and Meta retries.
-    match state.store.insert_inbox("whatsapp", &body, state.clock.now()).await? {
-        Inserted::New(id) => {
-            debug!(inbox.id = id, bytes = body.len(), "webhook stored");
-            state.stored.notify_one();
-        }
-        Inserted::Duplicate => debug!("webhook redelivered; stored before"),
+    // Never 200 without a durable write: a store error (or a writer stopped for
+    // shutdown) is a 503, and Meta retries.
+    let bytes = body.len();
+    match state.inbox.store(body, state.clock.now()).await {
+        Ok(Inserted::New(id)) => debug!(inbox.id = id, bytes, "webhook stored"),
+        Ok(Inserted::Duplicate) => debug!("webhook redelivered; stored before"),
+        Err(e) => return Err(AppError::Unavailable(e.into())),
     }
     Ok(StatusCode::OK)
 }

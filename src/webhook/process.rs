@@ -113,7 +113,7 @@ impl InboxProcessor {
     pub async fn run(self, shutdown: CancellationToken, wake: Arc<Notify>) {
         info!("inbox processor started");
         loop {
-            if let Err(e) = self.drain().await {
+            if let Err(e) = self.drain_until(&shutdown).await {
                 error!(error.cause_chain = ?e, "cannot read the inbox");
             }
             if !wait_for_work(&shutdown, &wake, self.options.poll_interval).await {
@@ -126,8 +126,18 @@ impl InboxProcessor {
     /// Processes every stored delivery that is waiting; returns how many were handled.
     /// (Tests call this instead of waiting for the loop.)
     pub async fn drain(&self) -> Result<usize, StoreError> {
+        self.drain_until(&CancellationToken::new()).await
+    }
+
+    /// [`Self::drain`], stopping between batches once `shutdown` is cancelled: a large
+    /// backlog waits in the inbox for the next start instead of delaying the stop.
+    async fn drain_until(&self, shutdown: &CancellationToken) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
+            if shutdown.is_cancelled() {
+                info!(handled = total, "stopping with deliveries left for the next start");
+                return Ok(total);
+            }
             let rows = self.store.unprocessed_inbox(MAX_ATTEMPTS, BATCH).await?;
             if rows.is_empty() {
                 return Ok(total);
@@ -208,8 +218,11 @@ impl InboxProcessor {
                 self.template(tx, t, now).await?;
                 Ok(0)
             }
-            other => {
-                info!(event = ?other, "webhook event noted (not acted on yet)");
+            Event::UserPreference(p) => {
+                // marketing preferences: reminders are UTILITY messages, not marketing
+                let customer = p.wa_id.as_deref().map(|w| mask(&format!("+{w}")));
+                info!(customer = ?customer, category = ?p.category, value = ?p.value,
+                      "a customer's marketing preference noted (reminders are not marketing)");
                 Ok(0)
             }
         }
@@ -357,9 +370,10 @@ impl InboxProcessor {
                 info!(message.id = %m.id, customer = %who, ?intent,
                       appointments = about.len(), "a text for staff to read");
                 let day = now.with_timezone(&self.options.zone).date_naive();
-                let customer = phone.clone().unwrap_or_else(|| format!("appointment {}", first.id));
-                self.answer(tx, m, first, Answer::Unclear, format!("unclear:{customer}:{day}"), now)
-                    .await
+                // one a day per customer, keyed by their soonest appointment: a key
+                // holds no personal data (erasure and the purge leave keys alone)
+                let key = format!("unclear:{}:{day}", first.id);
+                self.answer(tx, m, first, Answer::Unclear, key, now).await
             }
             (_, []) => {
                 info!(message.id = %m.id, customer = %who,
@@ -496,6 +510,40 @@ mod tests {
 
     use super::*;
     use crate::domain::appointment::sample;
+
+    #[tokio::test]
+    async fn a_stop_leaves_the_backlog_for_the_next_start() {
+        use figment::providers::{Format, Toml};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 10, 13, 8, 0, 0).unwrap();
+        for i in 0..3 {
+            store.insert_inbox("whatsapp", format!("{{\"n\":{i}}}").as_bytes(), now).await.unwrap();
+        }
+        let settings: crate::config::Settings =
+            figment::Figment::new().merge(Toml::string(crate::config::DEFAULTS)).extract().unwrap();
+        let options = ProcessOptions {
+            texts: settings.messages,
+            zone: chrono_tz::Europe::Amsterdam,
+            practice: "Praktijk De Linde".into(),
+            source_locations: HashMap::new(),
+            poll_interval: StdDuration::from_secs(30),
+            reschedule: settings.reschedule,
+            workdays: WorkCalendar::default(),
+            min_notice: settings.dispatch.min_notice,
+        };
+        let key = PayloadKey::from_secret(b"a test key that is long enough for the payloads");
+        let processor =
+            InboxProcessor::new(store.clone(), Clock::manual(now), key, options, Arc::default());
+        let stop = CancellationToken::new();
+        stop.cancel();
+        assert_eq!(processor.drain_until(&stop).await.unwrap(), 0);
+        assert_eq!(store.unprocessed_inbox_count().await.unwrap(), 3, "left for the next start");
+        assert_eq!(processor.drain().await.unwrap(), 3);
+        assert_eq!(store.unprocessed_inbox_count().await.unwrap(), 0);
+    }
 
     #[test]
     fn an_answer_leaves_out_what_the_appointment_does_not_have() {

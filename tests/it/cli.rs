@@ -28,6 +28,7 @@ fn every_command_has_help() {
         "templates",
         "reschedule",
         "consent",
+        "forget",
     ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
@@ -515,4 +516,18 @@ fn consent_import_set_and_show_keep_the_ledger() {
     assert_eq!(records[0]["evidence"], "toestemming.csv line 4");
     let out = run(&["consent", "show", "geen nummer"]);
     assert_eq!(out.status.code(), Some(1));
+
+    // forget: first only says whom, then erases
+    let out = run(&["forget", "06-12345678"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Would erase everything"));
+    let show = run(&["consent", "show", "06-12345678"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("opted_out"), "nothing erased yet");
+    let out = run(&["forget", "06-12345678", "--yes"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Erased +31612345678: 0 appointments, 0 messages, 2 consent records"),
+        "{text}"
+    );
+    let show = run(&["consent", "show", "06-12345678"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("no records"));
 }

@@ -9,6 +9,8 @@ mod database;
 mod email;
 mod feeds;
 mod helpers;
+mod ingest;
+mod privacy;
 mod reschedule;
 mod rules;
 mod store;

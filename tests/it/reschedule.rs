@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reminderd::domain::{OutboxKind, OutboxState, PayloadKey, Reply, SlotChoice};
-use reminderd::reschedule::staff::{DecideError, Told, Verdict, Voice, decide};
+use reminderd::reschedule::staff::{DecideError, Verdict, Voice, decide};
 use reminderd::reschedule::{ConversationTexts, State};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -155,20 +155,39 @@ async fn a_reschedule_tap_offers_free_times_and_staff_accept_the_choice() {
     assert_eq!(waiting.len(), 1);
     assert!(matches!(&waiting[0].1.conversation.state, State::Requested(s) if s.start == thursday));
 
-    // staff see the request in the report
+    // staff see the request in the report, with buttons to accept or decline it
     let cookie = app.login(STAFF.1).await.expect("a session cookie");
-    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", cookie);
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
     let html = page.send().await.unwrap().text().await.unwrap();
     assert!(html.contains("wil verzetten naar do 15 okt 09:00"), "{html}");
+    assert!(html.contains("action=\"/report/reschedule/1\""), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_string();
+    let post = |csrf: &str, cookie: Option<&str>| {
+        let mut request = app.http.post(app.url("/report/reschedule/1")).form(&[
+            ("csrf", csrf),
+            ("verdict", "accept"),
+            ("date", "2026-10-14"),
+        ]);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    // a form posted from elsewhere (no token, or not logged in) changes nothing
+    assert_eq!(post("", Some(&cookie)).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let stranger = post(&csrf, None).await.unwrap();
+    assert_eq!(stranger.headers()["location"], "/login");
+    assert_eq!(store.waiting_conversations(app.clock.now()).await.unwrap().len(), 1);
 
     // staff accept: the customer hears the new time, the old time's reminders go
-    let texts = reminderd_texts();
-    let locations = Default::default();
-    let decided =
-        decide(store, voice(&texts, &locations), 1, Verdict::Accept, "balie", app.clock.now())
-            .await
-            .unwrap();
-    assert!(matches!(decided.told, Told::Queued(_)));
+    let accepted = post(&csrf, Some(&cookie)).await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(accepted.headers()["location"], "/report?date=2026-10-14");
     let text = last_text(&app).await;
     assert!(text.contains("verzet naar donderdag 15 oktober om 09:00"), "{text}");
     let pending: Vec<_> = store
@@ -183,12 +202,21 @@ async fn a_reschedule_tap_offers_free_times_and_staff_accept_the_choice() {
     assert_eq!(withdrawn.state, OutboxState::Cancelled);
     assert!(withdrawn.detail.unwrap().contains("accepted by balie"));
     assert!(store.waiting_conversations(app.clock.now()).await.unwrap().is_empty());
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("verzet naar do 15 okt 09:00 (geaccepteerd"), "{html}");
 
-    // deciding twice does nothing
+    // deciding twice does nothing: a second click, or a decline afterwards
+    assert_eq!(post(&csrf, Some(&cookie)).await.unwrap().status(), StatusCode::SEE_OTHER);
+    let texts = reminderd_texts();
+    let locations = Default::default();
     let twice =
         decide(store, voice(&texts, &locations), 1, Verdict::Decline, "balie", app.clock.now())
             .await;
     assert!(matches!(twice, Err(DecideError::Refused { .. })), "{twice:?}");
+    app.dispatch().await;
+    let answers = app.sent().await.iter().filter(|(r, _)| r["type"] == "text").count();
+    assert_eq!(answers, 2, "the choice confirmed and the acceptance, nothing more");
 }
 
 /// The conversation texts as the shipped configuration has them.

@@ -540,19 +540,26 @@ async fn beyond_the_messaging_limit_too_close_to_the_appointment_the_reminder_go
     assert!(email.plan_note.as_deref().unwrap().contains("messaging limit"));
 }
 
-/// Gives the appointment of reminder `id` an e-mail address.
+/// Gives the appointment of reminder `id` an e-mail address, as an import would.
 async fn sqlx_email(h: &Harness, id: i64) {
-    let appointment_id = h.message(id).await.appointment_id;
-    match &h.store {
-        Store::Sqlite(p) => {
-            sqlx::query(
-                "update appointments set customer_email = 'klant@example.nl' where id = $1",
-            )
-            .bind(appointment_id)
-            .execute(p)
-            .await
-            .unwrap();
-        }
-        Store::Postgres(_) => unreachable!("the harness runs on SQLite"),
-    }
+    let appointment =
+        h.store.appointment(h.message(id).await.appointment_id).await.unwrap().unwrap();
+    let input = AppointmentInput {
+        external_id: appointment.external_id.clone(),
+        starts_at: appointment.starts_at,
+        ends_at: appointment.ends_at,
+        summary: appointment.summary.clone(),
+        location: appointment.location.clone(),
+        calendar: appointment.calendar.clone(),
+        customer_name: appointment.customer_name.clone(),
+        customer_phone: appointment.customer_phone.clone(),
+        phone_is_mobile: appointment.phone_is_mobile,
+        customer_email: Some("klant@example.nl".into()),
+        contact_problem: None,
+        status: appointment.status,
+        whatsapp_opt_in: None,
+    };
+    let mut tx = h.store.begin().await.unwrap();
+    tx.upsert_appointment("praktijk", &input, due()).await.unwrap();
+    tx.commit().await.unwrap();
 }
