@@ -94,7 +94,8 @@ impl Sink {
                 }
                 "RCPT" => {
                     if *self.answer.lock().unwrap() == Answer::NoSuchUser {
-                        b"550 5.1.1 no such user\r\n"
+                        // as many servers do, quoting the address
+                        b"550 5.1.1 <sanne@example.nl>: Recipient address rejected\r\n"
                     } else {
                         to.push(command.clone());
                         b"250 OK\r\n"
@@ -634,7 +635,9 @@ async fn a_recipient_the_server_refuses_fails_for_good() {
     let email =
         rows(&app).await.into_iter().find(|m| m.channel.as_deref() == Some("email")).unwrap();
     assert_eq!(email.state, OutboxState::Failed, "{email:#?}");
-    assert!(email.detail.as_deref().unwrap().contains("550"), "{email:#?}");
+    let detail = email.detail.as_deref().unwrap();
+    assert!(detail.contains("550") && detail.contains("s***@example.nl"), "{detail}");
+    assert!(!detail.contains(SANNE_EMAIL), "no address in the outbox: {detail}");
     assert!(sink.received().is_empty());
 }
 
@@ -734,4 +737,48 @@ async fn a_send_meta_refuses_because_whatsapp_cannot_reach_the_customer_goes_by_
     app.dispatch().await;
     assert_eq!(app.sent().await.len(), 1, "WhatsApp is not tried again");
     assert_eq!(sink.received().len(), 2);
+}
+
+#[tokio::test]
+async fn an_email_claimed_by_a_dispatcher_that_died_is_sent_once_after_its_lease_and_grace() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = spawn(&feed(start(), false), start() - Duration::days(2), port).await;
+    app.import().await;
+    app.clock.set(due());
+    app.dispatch().await;
+    let email =
+        rows(&app).await.into_iter().find(|m| m.channel.as_deref() == Some("email")).unwrap();
+    assert_eq!(email.state, OutboxState::Pending);
+
+    // another dispatcher claims it at its next attempt and dies before recording anything
+    let store = &app.services.store;
+    let now = email.next_attempt_at;
+    app.clock.set(now);
+    let claimed = store
+        .claim_due(now, now + Duration::minutes(2), now - Duration::minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![email.id]);
+
+    let sink = Sink::start_on(port).await;
+    // within its lease and the in-flight grace it is not sent again (the first may have
+    // reached the server)
+    app.clock.set(now + Duration::minutes(11));
+    app.dispatch().await;
+    assert!(sink.received().is_empty());
+    // after them it is: the message is not lost
+    app.clock.set(now + Duration::minutes(13));
+    app.dispatch().await;
+    app.clock.advance(Duration::hours(1));
+    app.dispatch().await;
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let mail = Mail::parse(&received[0]);
+    assert_eq!(
+        mail.header("Message-ID"),
+        format!("<reminderd.outbox-{}@praktijk.example>", email.id)
+    );
 }
