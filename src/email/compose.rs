@@ -274,6 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn a_customer_without_a_name_is_greeted_without_one() {
+        let mut a = sample();
+        a.customer_name = None;
+        let view = composer(Language::Nl).view(&a);
+        let text = TextBody { v: &view }.render().unwrap();
+        assert!(text.starts_with("Hallo,\n"), "{text}");
+        let html = HtmlBody { v: &view }.render().unwrap();
+        assert!(html.contains("<p>Hallo,</p>"), "{html}");
+    }
+
+    #[test]
     fn the_links_carry_tokens_for_their_action() {
         let c = composer(Language::Nl);
         let a = sample();

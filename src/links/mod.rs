@@ -78,9 +78,8 @@ async fn show(
             if decision.effect.is_none() {
                 page.message = state.say(&appointment, decision.answer);
             } else if action == Action::Reschedule {
-                let mut tx = state.store.begin().await?;
-                let found = state.free_times(&mut tx, &appointment, now).await?;
-                drop(tx);
+                // read from the pool: a GET takes no write lock
+                let found = state.free_times(&mut &state.store, &appointment, now).await?;
                 match found {
                     Some(slots) if !slots.is_empty() => {
                         page.message =
@@ -274,7 +273,7 @@ impl LinksState {
 
     async fn free_times(
         &self,
-        tx: &mut Tx,
+        tx: &mut impl crate::reschedule::search::Bookings,
         appointment: &Appointment,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<crate::reschedule::Slot>>, AppError> {
