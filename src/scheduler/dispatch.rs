@@ -575,14 +575,20 @@ impl Dispatcher {
         };
         // a failure counts until the customer says anything new about WhatsApp (START
         // shows they use it again)
+        let blocked = match consent.as_ref().map(|c| c.status) {
+            Some(ConsentStatus::OptedOut) => true,
+            Some(ConsentStatus::OptedIn) => false,
+            None => self.options.require_opt_in,
+        };
         let whatsapp_failed = match &to {
-            Some(to) => {
+            // asked only when it can make a difference
+            Some(to) if !blocked => {
                 let since = consent
                     .as_ref()
                     .map_or(now - FAILED_MEMORY, |c| c.recorded_at.max(now - FAILED_MEMORY));
                 self.store.whatsapp_failed_for(to, &unreachable_codes(), since).await?
             }
-            None => false,
+            _ => false,
         };
         let facts = Facts {
             channels: rule.channels.clone(),
