@@ -2,9 +2,9 @@
 //! the capability: no login, no session, and so no cross-site request to forge with a
 //! cookie. A GET only shows the appointment and one button (mail scanners and link
 //! previews follow links); only the POST acts, through the same decision as a WhatsApp
-//! tap ([`decide`]), so Confirm and Cancel mean the same on both channels. An action
-//! done twice has its effect once; a changed token gets 400 and an expired one 410, and
-//! neither changes anything.
+//! tap ([`decide`](crate::webhook::actions::decide)), so Confirm and Cancel mean the
+//! same on both channels. An action done twice has its effect once; a changed token
+//! gets 400 and an expired one 410, and neither changes anything.
 
 mod page;
 
