@@ -132,7 +132,8 @@ impl Application {
                 require_opt_in: settings.consent.require_whatsapp_opt_in,
             },
         )
-        .with_templates(templates.clone());
+        .with_templates(templates.clone())
+        .with_email(email_channel(settings, &secret)?);
         let importer = Importer::new(
             store.clone(),
             clock.clone(),
@@ -179,6 +180,7 @@ impl Application {
                 poll_interval: Duration::from_secs(30),
                 reschedule: settings.reschedule.clone(),
                 workdays: settings.business.workdays(),
+                min_notice: settings.dispatch.min_notice,
             },
             dispatch_wake.clone(),
         )
@@ -225,6 +227,17 @@ impl Application {
                     region: settings.business.phone_region,
                 }
             })))
+            .merge(crate::links::router(crate::links::LinksState {
+                store: store.clone(),
+                clock: clock.clone(),
+                key: PayloadKey::from_secret(&secret),
+                zone,
+                practice: settings.business.name.clone(),
+                source_locations: Arc::new(settings.source_locations()),
+                texts: Arc::new(settings.messages.clone()),
+                reschedule: Arc::new(settings.reschedule.clone()),
+                workdays: settings.business.workdays(),
+            }))
             .merge(health::router(HealthState {
                 store: store.clone(),
                 sources: sources.iter().map(|s| s.name.clone()).collect(),
@@ -334,6 +347,27 @@ pub fn feed_auth(source: &crate::config::SourceSettings) -> Option<FeedAuth> {
         (_, _, Some(token)) => Some(FeedAuth::Bearer(token.clone())),
         _ => None,
     }
+}
+
+/// The e-mail channel, when `email.enabled`.
+fn email_channel(
+    settings: &Settings,
+    secret: &[u8],
+) -> anyhow::Result<Option<Arc<crate::email::EmailChannel>>> {
+    let e = &settings.email;
+    if !e.enabled {
+        return Ok(None);
+    }
+    let mailer = crate::email::Mailer::new(e).map_err(anyhow::Error::msg)?;
+    let composer = crate::email::Composer::new(
+        e,
+        &settings.business.name,
+        settings.business.time_zone,
+        settings.source_locations(),
+        PayloadKey::from_secret(secret),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(crate::email::EmailChannel { mailer, composer })))
 }
 
 /// The WhatsApp channel the settings ask for.

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::Region;
+use crate::email::EmailSettings;
 use crate::import::contact::ContactRules;
 use crate::import::database::SqlSettings;
 use crate::reschedule::RescheduleSettings;
@@ -49,6 +50,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub messages: ReplyTexts,
     pub reschedule: RescheduleSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -384,6 +386,7 @@ impl Settings {
             ("whatsapp.verify_token".to_string(), &mut wa.verify_token, &wa.verify_token_file),
             ("security.secret_key".to_string(), &mut sec.secret_key, &sec.secret_key_file),
             ("consent.api_token".to_string(), &mut consent.api_token, &consent.api_token_file),
+            ("email.password".to_string(), &mut self.email.password, &self.email.password_file),
         ];
         for (i, source) in self.sources.iter_mut().enumerate() {
             secrets.push((
@@ -486,6 +489,9 @@ impl Settings {
         }
         for (key, e) in self.reschedule.problems() {
             bad(&format!("reschedule.{key}"), e);
+        }
+        for (key, e) in self.email.problems() {
+            bad(&format!("email.{key}"), e);
         }
         if !(self.whatsapp.base_url.starts_with("http://")
             || self.whatsapp.base_url.starts_with("https://"))

@@ -19,12 +19,16 @@ pub mod consent;
 pub mod demo;
 /// Plain types and invariants: appointments, messages, phones, signed payloads, time.
 pub mod domain;
+/// E-mail: the reminder message and the SMTP transport.
+pub mod email;
 /// The HTTP edge's shared error type.
 pub mod http;
 /// Calendar sources: fetching, reading iCal, reconciling with the store.
 pub mod import;
 /// `reminderd plan` and `reminderd explain`: the plan and its reasons, read-only.
 pub mod inspect;
+/// The pages behind the links of a reminder e-mail: GET shows, POST acts.
+pub mod links;
 /// Health, readiness, logging and shutdown.
 pub mod ops;
 /// Personal data over time: the nightly purge and `reminderd forget`.

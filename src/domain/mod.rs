@@ -36,6 +36,7 @@ macro_rules! word_enum {
 pub mod appointment;
 pub mod consent;
 pub mod keys;
+pub mod link;
 pub mod outbox;
 pub mod payload;
 pub mod phone;
@@ -45,6 +46,7 @@ pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
 pub use consent::{Consent, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent};
-pub use outbox::{Delivery, OutboxKind, OutboxMessage, OutboxState};
+pub use link::{LinkError, LinkToken, LinkVerb};
+pub use outbox::{Channel, Delivery, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};
 pub use phone::{Phone, PhoneError, Region};

@@ -1,7 +1,46 @@
 //! Outgoing messages: planned reminders and replies to customers, each a row in the
 //! durable queue, with the delivery state Meta reports back.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
+
+/// A channel a reminder can go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Whatsapp,
+    Email,
+}
+
+impl Channel {
+    /// The order used when a rule names none.
+    pub const DEFAULT: [Channel; 2] = [Channel::Whatsapp, Channel::Email];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "whatsapp",
+            Channel::Email => "email",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "whatsapp" => Ok(Channel::Whatsapp),
+            "email" => Ok(Channel::Email),
+            other => Err(format!("`{other}` is not a channel (whatsapp or email)")),
+        }
+    }
+}
 
 word_enum! {
     /// What an outgoing message is.

@@ -73,13 +73,13 @@ impl PayloadKey {
     }
 
     /// `body:tag`, the tag binding every byte of `body`.
-    fn sign(&self, body: &str) -> String {
+    pub(crate) fn sign(&self, body: &str) -> String {
         let tag = URL_SAFE_NO_PAD.encode(self.0.tag(body.as_bytes(), TAG_LEN));
         format!("{body}:{tag}")
     }
 
     /// The body of a signed text, if its tag (after the last `:`) verifies.
-    fn open<'a>(&self, text: &'a str) -> Result<&'a str, PayloadError> {
+    pub(crate) fn open<'a>(&self, text: &'a str) -> Result<&'a str, PayloadError> {
         let (body, tag) = text.rsplit_once(':').ok_or(PayloadError::Malformed)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PayloadError::Malformed)?;
         if !self.0.verify(body.as_bytes(), &tag, TAG_LEN) {

@@ -110,7 +110,10 @@ impl RowView {
             (_, Reply::Reschedule) => (reschedule_label(row, zone, now), "reschedule"),
             (_, Reply::None) => ("geen antwoord".into(), "none"),
         };
-        let (reminder, reminder_class) = reminder_label(row, zone);
+        let (mut reminder, reminder_class) = reminder_label(row, zone);
+        if row.reminder_channel.as_deref() == Some("email") {
+            reminder.push_str(" (per e-mail)");
+        }
         let mut notes = Vec::new();
         if let Some(problem) = &a.contact_problem {
             notes.push(problem.clone());

@@ -5,6 +5,7 @@
 pub mod availability;
 pub mod conversation;
 pub mod offer;
+pub mod search;
 pub mod settings;
 pub mod staff;
 

@@ -45,7 +45,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::domain::time::{parse_time_of_day, resolve_local};
-use crate::domain::{Action, Appointment, Reply};
+use crate::domain::{Action, Appointment, Channel, Reply};
 
 pub use plan::{Adjustment, Decision, Occasion, PlannedReminder, Planning, plan};
 pub use render::{Placeholder, RenderContext, RenderError, RenderedTemplate, TemplateParams};
@@ -231,6 +231,8 @@ pub struct Rule {
     pub ttl: Option<Duration>,
     /// The template's text, for `reminderd templates sync` to create it at Meta.
     pub definition: Option<TemplateDefinition>,
+    /// The channels that may carry the reminder, in order of preference.
+    pub channels: Vec<Channel>,
 }
 
 /// A UTILITY template as submitted to Meta for review: its texts with `{{1}}` or
@@ -282,6 +284,7 @@ struct RuleFile {
     unless: Option<String>,
     #[serde(default, rename = "match")]
     conditions: MatchFile,
+    channels: Option<Vec<String>>,
     template: TemplateFile,
 }
 
@@ -395,6 +398,26 @@ impl RuleSet {
     }
 }
 
+/// `channels = ["whatsapp", "email"]`: which channels, in which order; left out, both
+/// in that order.
+fn parse_channels(names: Option<&[String]>, problems: &mut Vec<String>) -> Vec<Channel> {
+    let Some(names) = names else { return Channel::DEFAULT.to_vec() };
+    let mut channels = Vec::new();
+    for name in names {
+        match name.parse::<Channel>() {
+            Ok(c) if channels.contains(&c) => {
+                problems.push(format!("channels: `{name}` is named twice"))
+            }
+            Ok(c) => channels.push(c),
+            Err(e) => problems.push(format!("channels: {e}")),
+        }
+    }
+    if names.is_empty() {
+        problems.push("channels: name at least one (\"whatsapp\", \"email\")".into());
+    }
+    channels
+}
+
 impl Rule {
     /// Parses and validates one rule file's text; every problem is listed.
     pub fn parse(name: &str, text: &str) -> Result<Rule, Vec<String>> {
@@ -409,6 +432,7 @@ impl Rule {
         }
         let when = parse_when(&file.when, &mut problems);
         let quiet_hours = parse_quiet_hours(file.quiet_hours.as_ref(), &mut problems);
+        let channels = parse_channels(file.channels.as_deref(), &mut problems);
         let unless = match file.unless.as_deref() {
             None => None,
             Some("confirmed" | "answered") => Some(Unless::Answered),
@@ -513,6 +537,7 @@ impl Rule {
                 defaults,
                 ttl: t.ttl,
                 definition: t.definition.clone(),
+                channels,
             }),
             _ => Err(problems),
         }

@@ -305,3 +305,24 @@ fn the_rule_shown_in_the_readme_is_valid() {
     assert!(r.definition.is_some() && r.header.is_some() && r.ttl.is_some());
     assert_eq!(r.unless, Some(Unless::Answered));
 }
+
+#[test]
+fn a_rule_names_its_channels_or_gets_both() {
+    assert_eq!(rule(EVENING_BEFORE).channels, Channel::DEFAULT.to_vec());
+    let with = |list: &str| {
+        EVENING_BEFORE.replace("[template]", &format!("channels = {list}\n[template]"))
+    };
+    assert_eq!(rule(&with(r#"["email"]"#)).channels, vec![Channel::Email]);
+    assert_eq!(
+        rule(&with(r#"["email", "whatsapp"]"#)).channels,
+        vec![Channel::Email, Channel::Whatsapp]
+    );
+    for (list, problem) in [
+        (r#"["sms"]"#, "channels: `sms` is not a channel (whatsapp or email)"),
+        (r#"["email", "email"]"#, "channels: `email` is named twice"),
+        ("[]", "channels: name at least one (\"whatsapp\", \"email\")"),
+    ] {
+        let problems = Rule::parse("test", &with(list)).unwrap_err();
+        assert_eq!(problems, vec![problem.to_string()], "{list}");
+    }
+}

@@ -33,20 +33,23 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::retry_delay;
+use super::channel::{Choice, Facts, NoEmail, NoWhatsapp, choose};
 use super::limits::{
     ChannelGate, PairRate, REACH_WINDOW, RateLimiter, Reach, Stopped, concurrency_for,
 };
 use super::wait_for_work;
 use crate::clock::Clock;
+use crate::domain::consent::normalise_email;
 use crate::domain::{
     Appointment, ButtonPayload, ConsentChannel, ConsentStatus, OutboxKind, OutboxMessage,
-    PayloadKey, Phone, phone::mask,
+    PayloadKey, Phone, phone::mask, redact,
 };
+use crate::email::{EmailChannel, MailError};
 use crate::rules::{RenderContext, RuleSet, TemplateParams};
 use crate::store::{AttemptOutcome, Store, StoreError};
 use crate::whatsapp::client::{SendError, Sender};
 use crate::whatsapp::message::{ListMessage, Parameters, SendRequest, TemplateMessage};
-use crate::whatsapp::response::Disposition;
+use crate::whatsapp::response::{Disposition, RULES};
 use crate::whatsapp::templates::{TemplateBook, status_after_error};
 
 /// How the dispatcher behaves; from `[dispatch]`, `[whatsapp]` and `[business]`.
@@ -109,15 +112,34 @@ pub struct Dispatcher {
     /// replicas send and hear from Meta too).
     refreshed: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
     slots: Arc<Semaphore>,
+    /// Reminders by e-mail; `None` when `email.enabled` is false.
+    email: Option<Arc<EmailChannel>>,
     #[cfg(test)]
     faults: Arc<faults::Faults>,
 }
 
 /// What became of one claimed message.
 enum Step {
-    Send { to: String, request: Box<SendRequest> },
+    /// A WhatsApp request; for a reminder, with what decided its channel (a failure
+    /// may still turn it to e-mail).
+    Send {
+        to: String,
+        request: Box<SendRequest>,
+        facts: Option<Box<Facts>>,
+    },
+    Email {
+        to: String,
+        message: Box<lettre::Message>,
+    },
     Done(AttemptOutcome),
 }
+
+/// The message the channel of a row marks as an e-mail.
+pub const EMAIL_CHANNEL: &str = "email";
+
+/// How far back a permanent WhatsApp failure for a customer sends their reminders by
+/// e-mail.
+const FAILED_MEMORY: Duration = Duration::days(90);
 
 impl Dispatcher {
     pub fn new(
@@ -142,6 +164,7 @@ impl Dispatcher {
             templates: Arc::default(),
             refreshed: Arc::default(),
             slots: Arc::new(Semaphore::new(slots)),
+            email: None,
             options: Arc::new(options),
             #[cfg(test)]
             faults: Arc::default(),
@@ -151,6 +174,12 @@ impl Dispatcher {
     /// Shares what is known about the templates with whoever hears from Meta.
     pub fn with_templates(mut self, templates: Arc<TemplateBook>) -> Self {
         self.templates = templates;
+        self
+    }
+
+    /// Sends reminders by e-mail where WhatsApp cannot carry them.
+    pub fn with_email(mut self, email: Option<Arc<EmailChannel>>) -> Self {
+        self.email = email;
         self
     }
 
@@ -300,11 +329,19 @@ impl Dispatcher {
         };
         let outcome = match step {
             Step::Done(outcome) => outcome,
-            Step::Send { to, request } => match self.send(&message, &to, &request).await {
-                Some(outcome) => outcome,
-                // the process "died" mid-send (a fault injected by a test)
-                None => return,
-            },
+            Step::Send { to, request, facts } => {
+                match self.send(&message, &to, &request, facts).await {
+                    Some(outcome) => outcome,
+                    // the process "died" mid-send (a fault injected by a test)
+                    None => return,
+                }
+            }
+            Step::Email { to, message: mail } => {
+                match self.send_email(&message, &to, *mail).await {
+                    Some(outcome) => outcome,
+                    None => return,
+                }
+            }
         };
         log_outcome(&message, &outcome);
         let now = self.clock.now();
@@ -325,6 +362,7 @@ impl Dispatcher {
         message: &OutboxMessage,
         to: &str,
         request: &SendRequest,
+        facts: Option<Box<Facts>>,
     ) -> Option<AttemptOutcome> {
         let now = self.clock.now();
         let stopped = |until| {
@@ -344,6 +382,14 @@ impl Dispatcher {
         {
             let limit = self.reach.limit().unwrap_or_default();
             let latest = message.appointment_start - duration(self.options.min_notice);
+            if free > latest
+                && let Some(mut facts) = facts
+            {
+                facts.limit_too_close = true;
+                if let Choice::Email(why) = choose(&facts) {
+                    return Some(self.by_email(message, why).await);
+                }
+            }
             return Some(if free <= latest {
                 AttemptOutcome::Deferred {
                     until: free,
@@ -396,7 +442,33 @@ impl Dispatcher {
                 if e.disposition() == Disposition::TemplateUnusable
                     && let Some(rule) = self.rules.get(&message.rule)
                 {
-                    return Some(self.template_refused(rule, &e).await);
+                    let held = self.template_refused(rule, &e).await;
+                    if let Some(mut facts) = facts {
+                        facts.template_unusable = Some(e.to_string());
+                        if let Choice::Email(why) = choose(&facts) {
+                            return Some(self.by_email(message, why).await);
+                        }
+                    }
+                    return Some(held);
+                }
+                if e.disposition() == Disposition::FallBackCustomer
+                    && let Some(mut facts) = facts
+                {
+                    facts.whatsapp_failed = true;
+                    if let Choice::Email(why) = choose(&facts) {
+                        let failed = self.after_failure(message, &e);
+                        let by_email = self.by_email(message, why).await;
+                        return Some(match (failed, by_email) {
+                            (
+                                AttemptOutcome::Failed { code, detail },
+                                AttemptOutcome::Skipped { detail: instead },
+                            ) => AttemptOutcome::Failed {
+                                code,
+                                detail: format!("{detail}; {instead}"),
+                            },
+                            (_, other) => other,
+                        });
+                    }
                 }
                 self.after_failure(message, &e)
             }
@@ -430,136 +502,288 @@ impl Dispatcher {
         }
     }
 
-    /// Decides whether the message still makes sense and builds the request.
+    /// Decides whether the message still makes sense, on which channel, and builds the
+    /// request.
     async fn prepare(&self, message: &OutboxMessage) -> Result<Step, StoreError> {
         let skip = |detail: String| Ok(Step::Done(AttemptOutcome::Skipped { detail }));
         let Some(appointment) = self.store.appointment(message.appointment_id).await? else {
             return skip("the appointment no longer exists".into());
         };
         let now = self.clock.now();
+        if message.kind == OutboxKind::Reminder {
+            return self.prepare_reminder(message, &appointment, now).await;
+        }
         let Some(to) = whatsapp_number(&appointment) else {
-            return skip(match &appointment.customer_phone {
-                None => "no phone number for this customer".into(),
-                Some(p) => format!("{} is not a mobile number; WhatsApp needs one", mask(p)),
-            });
+            return skip(no_mobile(&appointment));
         };
-        match message.kind {
-            OutboxKind::Reply | OutboxKind::Offer => {
-                // an answer is enqueued when the customer's message is processed, which
-                // opened a 24-hour service window; after it only a template may go
-                // (Meta would refuse with 131047)
-                if now >= message.due_at + SERVICE_WINDOW {
-                    return skip(
-                        "the customer's 24-hour service window closed before the answer could \
-                         go; only a template may be sent now"
-                            .into(),
-                    );
-                }
-                let body = message.body.as_deref().unwrap_or_default();
-                let request = if message.kind == OutboxKind::Reply {
-                    SendRequest::text(
-                        &to,
-                        body,
-                        message.reply_to.as_deref(),
-                        callback_data(message.id),
-                    )
-                } else {
-                    // free times for an appointment that moved or was cancelled since
-                    // would only confuse
-                    if let Some(reason) = self.too_late(message, &appointment, now) {
-                        return skip(reason);
-                    }
-                    match offer_request(&to, body, callback_data(message.id)) {
-                        Ok(request) => request,
-                        Err(detail) => {
-                            return Ok(Step::Done(AttemptOutcome::Failed { code: None, detail }));
-                        }
-                    }
-                };
-                Ok(Step::Send { to, request: Box::new(request) })
+        // an answer is enqueued when the customer's message is processed, which opened a
+        // 24-hour service window; after it only a template may go (Meta would refuse
+        // with 131047)
+        if now >= message.due_at + SERVICE_WINDOW {
+            return skip(
+                "the customer's 24-hour service window closed before the answer could go; \
+                 only a template may be sent now"
+                    .into(),
+            );
+        }
+        let body = message.body.as_deref().unwrap_or_default();
+        let request = if message.kind == OutboxKind::Reply {
+            SendRequest::text(&to, body, message.reply_to.as_deref(), callback_data(message.id))
+        } else {
+            // free times for an appointment that moved or was cancelled since would only
+            // confuse
+            if let Some(reason) = self.too_late(message, &appointment, now) {
+                return skip(reason);
             }
-            OutboxKind::Reminder => {
-                if let Some(reason) = self.too_late(message, &appointment, now) {
-                    return skip(reason);
+            match offer_request(&to, body, callback_data(message.id)) {
+                Ok(request) => request,
+                Err(detail) => {
+                    return Ok(Step::Done(AttemptOutcome::Failed { code: None, detail }));
                 }
-                let Some(rule) = self.rules.get(&message.rule) else {
-                    return skip(format!("the rule `{}` no longer exists", message.rule));
-                };
-                // held while Meta does not allow the template; the e-mail fallback (a
-                // later version) will take these
-                if let Some(reason) = self.templates.unusable(&rule.template, &rule.language) {
-                    return Ok(Step::Done(AttemptOutcome::Deferred {
-                        until: now + TEMPLATE_RECHECK,
-                        detail: format!("{reason}; waiting until it is approved"),
-                    }));
-                }
-                // the appointment or the customer's answer may have changed since planning
-                if let Some(reason) = rule.excludes(&appointment) {
-                    return skip(reason);
-                }
-                // checked now, not when planned: an opt-out wins at once
-                if let Some(reason) = self.without_consent(&to).await? {
-                    return skip(reason);
-                }
-                if let Some(ttl) = rule.ttl
-                    && appointment.starts_at - now < duration(ttl)
-                {
-                    return skip(format!(
-                        "less than the template's ttl of {} before the appointment: WhatsApp \
-                         could deliver it afterwards",
-                        humantime::format_duration(ttl)
-                    ));
-                }
-                let ctx = RenderContext::new(
-                    &appointment,
-                    self.options.zone,
-                    &self.options.practice,
-                    &self.options.source_locations,
-                );
-                let rendered = match rule.render(&ctx) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Ok(Step::Done(AttemptOutcome::Failed {
-                            code: None,
-                            detail: format!("rule `{}`: {e}", rule.name),
-                        }));
-                    }
-                };
-                let quick_replies = rendered
-                    .buttons
-                    .iter()
-                    .map(|&action| ButtonPayload::new(action, message.id).encode(&self.key))
-                    .collect();
-                let request = SendRequest::template(TemplateMessage {
-                    to: to.clone(),
-                    name: rendered.name,
-                    language: rendered.language,
-                    header: rendered.header.map(parameters),
-                    parameters: parameters(rendered.params),
-                    quick_replies,
-                    callback_data: callback_data(message.id),
+            }
+        };
+        Ok(Step::Send { to, request: Box::new(request), facts: None })
+    }
+
+    /// A reminder: still wanted, then on the channel [`choose`] picks.
+    async fn prepare_reminder(
+        &self,
+        message: &OutboxMessage,
+        appointment: &Appointment,
+        now: DateTime<Utc>,
+    ) -> Result<Step, StoreError> {
+        let skip = |detail: String| Ok(Step::Done(AttemptOutcome::Skipped { detail }));
+        if let Some(reason) = self.too_late(message, appointment, now) {
+            return skip(reason);
+        }
+        let Some(rule) = self.rules.get(&message.rule) else {
+            return skip(format!("the rule `{}` no longer exists", message.rule));
+        };
+        // the appointment or the customer's answer may have changed since planning
+        if let Some(reason) = rule.excludes(appointment) {
+            return skip(reason);
+        }
+        let email = self.email_address(appointment).await?;
+        if message.channel.as_deref() == Some(EMAIL_CHANNEL) {
+            return self.prepare_email(message, appointment, email, now);
+        }
+        let to = whatsapp_number(appointment);
+        // checked now, not when planned: an opt-out wins at once
+        let consent = match &to {
+            Some(to) => self.store.current_consent(ConsentChannel::Whatsapp, to).await?,
+            None => None,
+        };
+        // a failure counts until the customer says anything new about WhatsApp (START
+        // shows they use it again)
+        let blocked = match consent.as_ref().map(|c| c.status) {
+            Some(ConsentStatus::OptedOut) => true,
+            Some(ConsentStatus::OptedIn) => false,
+            None => self.options.require_opt_in,
+        };
+        let whatsapp_failed = match &to {
+            // asked only when it can make a difference
+            Some(to) if !blocked => {
+                let since = consent
+                    .as_ref()
+                    .map_or(now - FAILED_MEMORY, |c| c.recorded_at.max(now - FAILED_MEMORY));
+                self.store.whatsapp_failed_for(to, &unreachable_codes(), since).await?
+            }
+            _ => false,
+        };
+        let facts = Facts {
+            channels: rule.channels.clone(),
+            mobile: to.is_some(),
+            whatsapp_consent: consent.as_ref().map(|c| c.status),
+            require_opt_in: self.options.require_opt_in,
+            whatsapp_failed,
+            template_unusable: self.templates.unusable(&rule.template, &rule.language),
+            limit_too_close: false,
+            email_enabled: self.email.is_some(),
+            email_address: email.is_some(),
+            email_opted_out: email.as_ref().is_some_and(|(_, opted_out)| *opted_out),
+        };
+        let (whatsapp, no_email) = match choose(&facts) {
+            Choice::Whatsapp => (None, None),
+            Choice::Email(why) => return Ok(Step::Done(self.by_email(message, why).await)),
+            Choice::Neither { whatsapp, email } => (whatsapp, email),
+        };
+        let either = |reason: String| match no_email {
+            Some(no) if rule.channels.contains(&crate::domain::Channel::Email) => {
+                format!("{reason}; no e-mail either: {no}")
+            }
+            _ => reason,
+        };
+        match whatsapp {
+            None => {}
+            Some(NoWhatsapp::NoMobile) => return skip(either(no_mobile(appointment))),
+            // held while Meta does not allow the template, when e-mail cannot take it
+            Some(NoWhatsapp::TemplateUnusable(reason)) => {
+                return Ok(Step::Done(AttemptOutcome::Deferred {
+                    until: now + TEMPLATE_RECHECK,
+                    detail: either(format!("{reason}; waiting until it is approved")),
+                }));
+            }
+            Some(NoWhatsapp::OptedOut) => {
+                let opted_out = consent.map(|c| {
+                    format!(
+                        "the customer opted out of WhatsApp on {} ({})",
+                        crate::domain::time::dutch_moment_short(c.recorded_at, self.options.zone),
+                        c.method
+                    )
                 });
-                Ok(Step::Send { to, request: Box::new(request) })
+                return skip(either(opted_out.unwrap_or_default()));
+            }
+            Some(NoWhatsapp::NotOptedIn) => {
+                return skip(either(
+                    "the customer has not opted in to WhatsApp reminders (nothing in the \
+                     consent ledger)"
+                        .into(),
+                ));
+            }
+            Some(other) => return skip(either(other.to_string())),
+        }
+        let to = to.unwrap_or_default();
+        if let Some(ttl) = rule.ttl
+            && appointment.starts_at - now < duration(ttl)
+        {
+            return skip(format!(
+                "less than the template's ttl of {} before the appointment: WhatsApp could \
+                 deliver it afterwards",
+                humantime::format_duration(ttl)
+            ));
+        }
+        let ctx = RenderContext::new(
+            appointment,
+            self.options.zone,
+            &self.options.practice,
+            &self.options.source_locations,
+        );
+        let rendered = match rule.render(&ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(Step::Done(AttemptOutcome::Failed {
+                    code: None,
+                    detail: format!("rule `{}`: {e}", rule.name),
+                }));
+            }
+        };
+        let quick_replies = rendered
+            .buttons
+            .iter()
+            .map(|&action| ButtonPayload::new(action, message.id).encode(&self.key))
+            .collect();
+        let request = SendRequest::template(TemplateMessage {
+            to: to.clone(),
+            name: rendered.name,
+            language: rendered.language,
+            header: rendered.header.map(parameters),
+            parameters: parameters(rendered.params),
+            quick_replies,
+            callback_data: callback_data(message.id),
+        });
+        Ok(Step::Send { to, request: Box::new(request), facts: Some(Box::new(facts)) })
+    }
+
+    /// The customer's e-mail address, and whether they opted out of e-mail.
+    async fn email_address(
+        &self,
+        appointment: &Appointment,
+    ) -> Result<Option<(String, bool)>, StoreError> {
+        let Some(address) = appointment.customer_email.as_deref().and_then(normalise_email) else {
+            return Ok(None);
+        };
+        let consent = self.store.current_consent(ConsentChannel::Email, &address).await?;
+        let opted_out = consent.is_some_and(|c| c.status == ConsentStatus::OptedOut);
+        Ok(Some((address, opted_out)))
+    }
+
+    /// The e-mail twin of a reminder: checked again now (e-mail may have been switched
+    /// off, the customer may have unsubscribed), then composed.
+    fn prepare_email(
+        &self,
+        message: &OutboxMessage,
+        appointment: &Appointment,
+        email: Option<(String, bool)>,
+        now: DateTime<Utc>,
+    ) -> Result<Step, StoreError> {
+        let skip = |no: NoEmail| Ok(Step::Done(AttemptOutcome::Skipped { detail: no.to_string() }));
+        let Some(channel) = &self.email else { return skip(NoEmail::Off) };
+        let Some((to, opted_out)) = email else { return skip(NoEmail::NoAddress) };
+        if opted_out {
+            return skip(NoEmail::OptedOut);
+        }
+        let reminder = crate::email::Reminder { outbox_id: message.id, appointment, to: &to, now };
+        Ok(match channel.composer.compose(&reminder) {
+            Ok(mail) => Step::Email { to, message: Box::new(mail) },
+            Err(detail) => Step::Done(AttemptOutcome::Failed { code: None, detail }),
+        })
+    }
+
+    /// Hands a reminder WhatsApp cannot carry to e-mail: its e-mail twin is enqueued
+    /// (once, however often this is decided), and the WhatsApp row is skipped saying so.
+    async fn by_email(&self, message: &OutboxMessage, why: Option<NoWhatsapp>) -> AttemptOutcome {
+        let because = why.map_or_else(|| "the rule prefers e-mail".to_string(), |w| w.to_string());
+        let now = self.clock.now();
+        match self.store.insert_email_for(message.id, &format!("by e-mail: {because}"), now).await {
+            Ok(_) => {
+                AttemptOutcome::Skipped { detail: format!("{because}; sent by e-mail instead") }
+            }
+            Err(e) => {
+                error!(error.cause_chain = ?e, "cannot enqueue the e-mail");
+                AttemptOutcome::Deferred {
+                    until: now + Duration::minutes(1),
+                    detail: format!("{because}; the e-mail could not be enqueued yet"),
+                }
             }
         }
     }
 
-    /// Why the customer may not get a WhatsApp reminder, if they may not.
-    async fn without_consent(&self, to: &str) -> Result<Option<String>, StoreError> {
-        let consent = self.store.current_consent(ConsentChannel::Whatsapp, to).await?;
-        Ok(match consent {
-            Some(c) if c.status == ConsentStatus::OptedOut => Some(format!(
-                "the customer opted out of WhatsApp on {} ({})",
-                crate::domain::time::dutch_moment_short(c.recorded_at, self.options.zone),
-                c.method
-            )),
-            Some(_) => None,
-            None if self.options.require_opt_in => Some(
-                "the customer has not opted in to WhatsApp reminders (nothing in the consent \
-                 ledger)"
-                    .into(),
-            ),
-            None => None,
+    /// Sends an e-mail. The server's 250 is the acceptance: recorded as sent with the
+    /// `Message-ID`. `None` only when a test injected a crash.
+    async fn send_email(
+        &self,
+        message: &OutboxMessage,
+        to: &str,
+        mail: lettre::Message,
+    ) -> Option<AttemptOutcome> {
+        let channel = self.email.as_ref()?;
+        info!(to = %redact::email(to), "sending by e-mail");
+        #[cfg(test)]
+        if self.faults.crash(faults::Point::BeforeSend) {
+            return None;
+        }
+        let result = channel.mailer.send(mail).await;
+        #[cfg(test)]
+        if self.faults.crash(faults::Point::AfterSend) {
+            return None;
+        }
+        let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+        // a server's answer may quote the address: it stays out of the outbox
+        let result = result.map_err(|e| match e {
+            MailError::Permanent(d) => MailError::Permanent(d.replace(to, &redact::email(to))),
+            MailError::Transient(d) => MailError::Transient(d.replace(to, &redact::email(to))),
+        });
+        Some(match result {
+            Ok(()) => AttemptOutcome::Sent {
+                channel: EMAIL_CHANNEL.into(),
+                message_id: channel.composer.message_id(message.id),
+            },
+            Err(MailError::Permanent(detail)) => AttemptOutcome::Failed { code: None, detail },
+            Err(MailError::Transient(detail)) if attempts >= self.options.max_attempts => {
+                AttemptOutcome::Failed {
+                    code: None,
+                    detail: format!("gave up after {attempts} attempts: {detail}"),
+                }
+            }
+            Err(MailError::Transient(detail)) => {
+                let retry_in =
+                    retry_delay(attempts, self.options.retry_base, self.options.retry_max);
+                AttemptOutcome::Retry {
+                    at: self.clock.now() + duration(retry_in),
+                    code: None,
+                    detail,
+                }
+            }
         })
     }
 
@@ -636,6 +860,23 @@ fn parameters(params: TemplateParams) -> Parameters {
         TemplateParams::Positional(p) => Parameters::Positional(p),
         TemplateParams::Named(n) => Parameters::Named(n),
     }
+}
+
+/// Why a customer's number cannot get WhatsApp.
+fn no_mobile(appointment: &Appointment) -> String {
+    match &appointment.customer_phone {
+        None => "no phone number for this customer".into(),
+        Some(p) => format!("{} is not a mobile number; WhatsApp needs one", mask(p)),
+    }
+}
+
+/// Meta's codes saying the customer cannot be reached on WhatsApp (131026, 131049, …).
+pub fn unreachable_codes() -> Vec<i64> {
+    RULES
+        .iter()
+        .filter(|r| r.disposition == Disposition::FallBackCustomer)
+        .flat_map(|r| r.codes.clone())
+        .collect()
 }
 
 /// The E.164 number WhatsApp can reach, if the customer has one.

@@ -2,6 +2,7 @@
 //! its retry policy.
 
 mod backoff;
+pub mod channel;
 pub mod dispatch;
 pub mod limits;
 

@@ -190,6 +190,18 @@ impl Tx {
 }
 
 impl Store {
+    /// [`Tx::busy_times`] outside a transaction: for pages that only read.
+    pub async fn busy_times(
+        &self,
+        calendar: Option<&str>,
+        location: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        Ok(on_pool!(self, c => sqlx::query_as(BUSY)
+            .bind(calendar).bind(from).bind(to).bind(location).fetch_all(c).await)?)
+    }
+
     /// Requests waiting for staff: a chosen time to accept or decline, or a customer to
     /// call (none of the times suited, or they chose none before the offer ran out);
     /// only for appointments still ahead of `now`.

@@ -266,8 +266,28 @@ const REACHED_SINCE: &str = r#"
     select a.customer_phone, max(o.sent_at)
     from outbox o join appointments a on a.id = o.appointment_id
     where o.kind = 'reminder' and o.state = 'sent' and o.sent_at > $1
-      and a.customer_phone is not null
+      and a.customer_phone is not null and coalesce(o.channel, '') <> 'email'
     group by a.customer_phone"#;
+
+/// The e-mail twin of reminder `$1`: the same appointment, rule and start, due at `$2`,
+/// its channel fixed to e-mail, once per reminder (`email:<id>`).
+const INSERT_EMAIL_FOR: &str = r#"
+    insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, due_at,
+                        next_attempt_at, created_at, updated_at, state, channel, plan_note)
+    select appointment_id, kind, rule, 'email:' || cast(id as text), appointment_start, $2, $2,
+           $2, $2, 'pending', 'email', $3
+    from outbox where id = $1 and kind = 'reminder'
+    on conflict (dedup_key) do nothing
+    returning id"#;
+
+/// Whether a WhatsApp message to the number `$1` failed since `$2` with one of the
+/// codes in `{codes}` (filled in from the error table: integers, never input). Each
+/// side of the `or` names its partial index's condition, so both indexes are used.
+const WHATSAPP_FAILED_FOR: &str = r#"
+    select count(*) from outbox o join appointments a on a.id = o.appointment_id
+    where ((o.error_code is not null and o.error_code in ({codes}))
+        or (o.delivery_error_code is not null and o.delivery_error_code in ({codes})))
+      and a.customer_phone = $1 and o.updated_at > $2 and coalesce(o.channel, '') <> 'email'"#;
 
 const SELECT_PLANNED: &str = concat!(
     "select ",
@@ -406,7 +426,52 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Enqueues the e-mail twin of reminder `reminder_id` (see [`Tx::insert_email_for`]).
+    pub async fn insert_email_for(
+        &self,
+        reminder_id: i64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.begin().await?;
+        let id = tx.insert_email_for(reminder_id, note, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Whether a WhatsApp message to `phone` failed since `since` with one of `codes`
+    /// (Meta's "this customer cannot be reached" errors).
+    pub async fn whatsapp_failed_for(
+        &self,
+        phone: &str,
+        codes: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<bool> {
+        if codes.is_empty() {
+            return Ok(false);
+        }
+        let list = codes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let sql = WHATSAPP_FAILED_FOR.replace("{codes}", &list);
+        let n: i64 = on_pool!(self, c => sqlx::query_scalar(&sql).bind(phone).bind(since).fetch_one(c).await)?;
+        Ok(n > 0)
+    }
+}
+
 impl Tx {
+    /// Enqueues the e-mail twin of reminder `reminder_id`, due at once: the fallback
+    /// when WhatsApp cannot carry it. `None` when it exists already (at most one e-mail
+    /// per reminder, however often the fallback is decided) or the row is no reminder.
+    pub async fn insert_email_for(
+        &mut self,
+        reminder_id: i64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(INSERT_EMAIL_FOR)
+            .bind(reminder_id).bind(now).bind(note).fetch_optional(c).await)?)
+    }
+
     /// Enqueues a message; `None` when one with the same dedup key exists already.
     pub async fn insert_outbox(
         &mut self,

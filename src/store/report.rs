@@ -17,6 +17,8 @@ pub struct ReportRow {
     pub reminder_sent_at: Option<DateTime<Utc>>,
     pub reminder_error_code: Option<i64>,
     pub reminder_detail: Option<String>,
+    /// `email` for a reminder sent (or to be sent) by e-mail.
+    pub reminder_channel: Option<String>,
     /// The rescheduling conversation's state (`requested`, `call_back`, `accepted`, …)
     /// and the time the customer chose, if there is one.
     pub reschedule_state: Option<String>,
@@ -34,6 +36,7 @@ struct Row {
     reminder_sent_at: Option<DateTime<Utc>>,
     reminder_error_code: Option<i64>,
     reminder_detail: Option<String>,
+    reminder_channel: Option<String>,
     reschedule_state: Option<String>,
     reschedule_requested: Option<DateTime<Utc>>,
     reschedule_expires: Option<DateTime<Utc>>,
@@ -45,7 +48,7 @@ const BETWEEN: &str = concat!(
     r#", o.state as reminder_state, o.delivery as reminder_delivery,
        o.sent_at as reminder_sent_at,
        coalesce(o.delivery_error_code, o.error_code) as reminder_error_code,
-       o.detail as reminder_detail,
+       o.detail as reminder_detail, o.channel as reminder_channel,
        c.state as reschedule_state, c.requested_start as reschedule_requested,
        c.expires_at as reschedule_expires
     from appointments a
@@ -80,6 +83,7 @@ impl Store {
                     reminder_sent_at: r.reminder_sent_at,
                     reminder_error_code: r.reminder_error_code,
                     reminder_detail: r.reminder_detail,
+                    reminder_channel: r.reminder_channel,
                     reschedule_state: r.reschedule_state,
                     reschedule_requested: r.reschedule_requested,
                     reschedule_expires: r.reschedule_expires,

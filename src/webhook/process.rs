@@ -7,6 +7,7 @@
 //! retried on the next round and stays visible until it succeeds.
 
 mod consent;
+mod fallback;
 mod reschedule;
 
 use std::collections::HashMap;
@@ -56,6 +57,9 @@ pub struct ProcessOptions {
     pub reschedule: RescheduleSettings,
     /// The days the practice works, for the free times it offers.
     pub workdays: WorkCalendar,
+    /// A reminder WhatsApp could not deliver goes by e-mail only while the appointment
+    /// is at least this far ahead (`dispatch.min_notice`).
+    pub min_notice: StdDuration,
 }
 
 #[derive(Clone, Debug)]
@@ -203,6 +207,7 @@ impl InboxProcessor {
             Event::Message(m) => self.message(tx, m, now).await,
             Event::Status(s) => {
                 status(tx, s, now).await?;
+                self.email_after_failure(tx, s, now).await?;
                 Ok(0)
             }
             Event::Error(e) => {
@@ -527,6 +532,7 @@ mod tests {
             poll_interval: StdDuration::from_secs(30),
             reschedule: settings.reschedule,
             workdays: WorkCalendar::default(),
+            min_notice: settings.dispatch.min_notice,
         };
         let key = PayloadKey::from_secret(b"a test key that is long enough for the payloads");
         let processor =

@@ -162,7 +162,17 @@ impl Drop for TestApp {
 /// Starts the daemon on `db` with one feed (served at `/calendar.ics` with `feed`),
 /// the shipped rules, and a Graph API fake that accepts every message.
 pub async fn spawn_app_on(db: TestDb, feed: &str, now: DateTime<Utc>) -> TestApp {
-    spawn(db, feed, now, None).await
+    spawn(db, feed, now, None, "").await
+}
+
+/// [`spawn_app_on`] with more settings (TOML tables appended to the test config).
+pub async fn spawn_app_with_config(
+    db: TestDb,
+    feed: &str,
+    now: DateTime<Utc>,
+    extra: &str,
+) -> TestApp {
+    spawn(db, feed, now, None, extra).await
 }
 
 /// [`spawn_app`] with these rule files (name, text) instead of the shipped ones.
@@ -171,7 +181,7 @@ pub async fn spawn_app_with_rules(
     now: DateTime<Utc>,
     rules: &[(&str, &str)],
 ) -> TestApp {
-    spawn(sqlite_db(), feed, now, Some(rules)).await
+    spawn(sqlite_db(), feed, now, Some(rules), "").await
 }
 
 async fn spawn(
@@ -179,6 +189,7 @@ async fn spawn(
     feed: &str,
     now: DateTime<Utc>,
     rules: Option<&[(&str, &str)]>,
+    extra: &str,
 ) -> TestApp {
     let graph = MockServer::start().await;
     let feeds = MockServer::start().await;
@@ -233,6 +244,7 @@ tuesday = "09:00-12:00"
 wednesday = "09:00-12:00"
 thursday = "09:00-12:00"
 friday = "09:00-12:00"
+{extra}
 "#,
         state = dir.path().display(),
         rules = rules_dir.display(),

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod consent;
 mod database;
+mod email;
 mod feeds;
 mod helpers;
 mod ingest;

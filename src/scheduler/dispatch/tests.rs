@@ -475,3 +475,91 @@ async fn every_error_class_gets_its_treatment() {
         assert_eq!(h.requests().await, 1, "{code}");
     }
 }
+
+#[test]
+fn only_errors_about_the_customer_send_the_reminder_by_email() {
+    let codes = unreachable_codes();
+    for code in [131026, 131049, 130472] {
+        assert!(codes.contains(&code), "{code}");
+    }
+    // the service window, a bad parameter, a token problem: e-mail would not help
+    for code in [131047, 131008, 190, 131056] {
+        assert!(!codes.contains(&code), "{code}");
+    }
+}
+
+/// E-mail to a server that refuses connections: enough to see what is enqueued.
+fn unreachable_email() -> Arc<crate::email::EmailChannel> {
+    let settings = crate::email::EmailSettings {
+        enabled: true,
+        host: "127.0.0.1".into(),
+        port: 1,
+        tls: crate::email::SmtpTls::None,
+        username: String::new(),
+        password: None,
+        password_file: None,
+        timeout: StdDuration::from_secs(2),
+        pool: 1,
+        from: "Praktijk <afspraken@praktijk.example>".into(),
+        reply_to: String::new(),
+        address: vec![],
+        language: crate::email::Language::Nl,
+        public_url: "https://afspraken.praktijk.example".into(),
+    };
+    let key = PayloadKey::from_secret(b"a test key that is long enough for the payloads");
+    let zone = chrono_tz::Europe::Amsterdam;
+    Arc::new(crate::email::EmailChannel {
+        mailer: crate::email::Mailer::new(&settings).unwrap(),
+        composer: crate::email::Composer::new(&settings, "Praktijk", zone, HashMap::new(), key)
+            .unwrap(),
+    })
+}
+
+#[tokio::test]
+async fn beyond_the_messaging_limit_too_close_to_the_appointment_the_reminder_goes_by_email() {
+    let h = Harness::new().await;
+    h.accept_all().await;
+    h.clock.set(start() - Duration::hours(2));
+    let first = h.reminder_due("a", "+31612345001", start() - Duration::hours(2)).await;
+    let late = h.reminder_due("b", "+31612345002", start() - Duration::hours(2)).await;
+    sqlx_email(&h, first).await;
+    sqlx_email(&h, late).await;
+    let d = h.dispatcher_with_limit(Some(1)).with_email(Some(unreachable_email()));
+    d.drain().await.unwrap();
+    assert_eq!(h.requests().await, 1, "one WhatsApp message: the limit");
+    let handed = if h.message(first).await.state == OutboxState::Sent { late } else { first };
+    let m = h.message(handed).await;
+    assert_eq!(m.state, OutboxState::Skipped);
+    let detail = m.detail.unwrap();
+    assert!(detail.contains("messaging limit") && detail.contains("by e-mail instead"), "{detail}");
+    let rows = h.store.outbox_for_appointment(m.appointment_id).await.unwrap();
+    let email = rows.iter().find(|r| r.channel.as_deref() == Some("email")).unwrap();
+    // the SMTP server refuses connections: the e-mail waits for its next attempt
+    assert_eq!((email.state, email.attempts), (OutboxState::Pending, 1), "{email:#?}");
+    assert!(email.detail.as_deref().unwrap().contains("SMTP"), "{email:#?}");
+    assert!(email.plan_note.as_deref().unwrap().contains("messaging limit"));
+}
+
+/// Gives the appointment of reminder `id` an e-mail address, as an import would.
+async fn sqlx_email(h: &Harness, id: i64) {
+    let appointment =
+        h.store.appointment(h.message(id).await.appointment_id).await.unwrap().unwrap();
+    let input = AppointmentInput {
+        external_id: appointment.external_id.clone(),
+        starts_at: appointment.starts_at,
+        ends_at: appointment.ends_at,
+        summary: appointment.summary.clone(),
+        location: appointment.location.clone(),
+        calendar: appointment.calendar.clone(),
+        customer_name: appointment.customer_name.clone(),
+        customer_phone: appointment.customer_phone.clone(),
+        phone_is_mobile: appointment.phone_is_mobile,
+        customer_email: Some("klant@example.nl".into()),
+        contact_problem: None,
+        status: appointment.status,
+        whatsapp_opt_in: None,
+    };
+    let mut tx = h.store.begin().await.unwrap();
+    tx.upsert_appointment("praktijk", &input, due()).await.unwrap();
+    tx.commit().await.unwrap();
+}

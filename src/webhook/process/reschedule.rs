@@ -8,10 +8,9 @@ use tracing::{info, warn};
 
 use super::InboxProcessor;
 use crate::domain::{Appointment, OutboxKind, Reply, SlotChoice};
-use crate::reschedule::offer::MAX_TIMES;
+use crate::reschedule::search::free_times;
 use crate::reschedule::{
-    Conversation, ConversationTexts, Effect, Input, Message, Offer, Search, State, free_slots,
-    offer_list,
+    Conversation, ConversationTexts, Effect, Input, Message, Offer, State, offer_list,
 };
 use crate::scheduler::dispatch::SERVICE_WINDOW;
 use crate::store::{NewOutbox, StoreError, StoredConversation, Tx};
@@ -38,31 +37,17 @@ impl InboxProcessor {
             expires_at: opened + SERVICE_WINDOW,
             state: State::CallBack,
         };
-        let list = match settings.schedule_for(appointment) {
+        let found =
+            free_times(tx, settings, self.options.zone, &self.options.workdays, appointment, now)
+                .await?;
+        let list = match found {
             None => {
                 info!(appointment.id = appointment.id, calendar = %appointment.calendar,
                       "no opening hours cover this appointment; staff call the customer");
                 None
             }
-            Some((hours, schedule)) => {
-                let earliest = now + Duration::from_std(settings.min_notice).unwrap_or_default();
-                let until = earliest + Duration::days(i64::from(settings.days) + 2);
-                let busy = tx
-                    .busy_times(
-                        hours.calendar.as_deref(),
-                        hours.location.as_deref(),
-                        earliest - Duration::days(1),
-                        until,
-                    )
-                    .await?;
-                let search = Search {
-                    zone: self.options.zone,
-                    workdays: &self.options.workdays,
-                    earliest,
-                    days: settings.days,
-                    limit: MAX_TIMES,
-                };
-                conversation.offered = free_slots(&schedule, &busy, search);
+            Some(offered) => {
+                conversation.offered = offered;
                 if conversation.offered.is_empty() {
                     info!(
                         appointment.id = appointment.id,
