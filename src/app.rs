@@ -70,6 +70,8 @@ pub struct Application {
     inbox_wake: Arc<Notify>,
     /// Stores webhook deliveries; runs whenever HTTP is served.
     inbox_writer: InboxWriter,
+    /// How long a client may take to send its request headers.
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -266,7 +268,15 @@ impl Application {
             sources,
             retention,
         };
-        Ok(Application { listener, router, services, dispatch_wake, inbox_wake, inbox_writer })
+        Ok(Application {
+            listener,
+            router,
+            services,
+            dispatch_wake,
+            inbox_wake,
+            inbox_writer,
+            header_timeout: settings.server.header_timeout,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -288,8 +298,15 @@ impl Application {
     }
 
     async fn run(self, shutdown: CancellationToken, workers: bool) -> anyhow::Result<()> {
-        let Application { listener, router, services, dispatch_wake, inbox_wake, inbox_writer } =
-            self;
+        let Application {
+            listener,
+            router,
+            services,
+            dispatch_wake,
+            inbox_wake,
+            inbox_writer,
+            header_timeout,
+        } = self;
         let addr = listener.local_addr()?;
         let tracker = TaskTracker::new();
         if workers {
@@ -325,11 +342,7 @@ impl Application {
         tracker.spawn(inbox_writer.run(shutdown.clone()));
         tracker.close();
         info!(%addr, "listening");
-        let stop = shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("the HTTP server failed")?;
+        crate::http::serve(listener, router, header_timeout, shutdown.clone()).await;
         // finish the current send, then close the database cleanly
         tracker.wait().await;
         services.store.close().await;

@@ -59,6 +59,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// A client must have sent its request headers within this long.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -584,3 +584,20 @@ async fn with_the_database_down_a_webhook_gets_503() {
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_client_too_slow_to_send_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // a request line and one header, then nothing (the test config allows 1 s)
+    slow.write_all(b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), slow.read(&mut buf))
+        .await
+        .expect("the server closes the connection well before 10 s");
+    assert!(matches!(closed, Ok(0) | Err(_)) || buf.starts_with(b"HTTP/1.1 408"), "{closed:?}");
+    // others are served meanwhile
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}

@@ -217,6 +217,7 @@ url = "{feeds}/calendar.ics"
 location = "Praktijk De Linde"
 [server]
 listen = "127.0.0.1:0"
+header_timeout = "1s"
 [business]
 name = "Praktijk De Linde"
 [database]
