@@ -108,7 +108,10 @@ impl RowView {
             (_, Reply::Confirmed) => ("bevestigd".into(), "confirmed"),
             (_, Reply::Cancelled) => ("geannuleerd door klant".into(), "cancelled"),
             (_, Reply::Reschedule) => (reschedule_label(row, zone, now), "reschedule"),
-            (_, Reply::None) => ("geen antwoord".into(), "none"),
+            (_, Reply::None) => match &row.customer_note {
+                Some(text) => (format!("onduidelijk antwoord: “{text}”"), "unclear"),
+                None => ("geen antwoord".into(), "none"),
+            },
         };
         let (mut reminder, reminder_class) = reminder_label(row, zone);
         if row.reminder_channel.as_deref() == Some("email") {

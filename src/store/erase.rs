@@ -53,6 +53,11 @@ const SCRUB_MESSAGES: &str = r#"
     where appointment_id in (select id from appointments
                              where customer_phone = $1 or lower(customer_email) = $2)"#;
 
+const DELETE_NOTES: &str = r#"
+    delete from customer_notes
+    where appointment_id in (select id from appointments
+                             where customer_phone = $1 or lower(customer_email) = $2)"#;
+
 const SCRUB_APPOINTMENTS: &str = r#"
     update appointments set customer_name = null, customer_phone = null,
         customer_email = null, phone_is_mobile = false, summary = null,
@@ -72,6 +77,10 @@ const PURGE_MESSAGES: &str = r#"
     update outbox set body = null, reply_to = null, updated_at = $2
     where body is not null
       and appointment_id in (select id from appointments where ends_at < $1)"#;
+
+const PURGE_NOTES: &str = r#"
+    delete from customer_notes
+    where appointment_id in (select id from appointments where ends_at < $1)"#;
 
 const PURGE_APPOINTMENTS: &str = r#"
     update appointments set customer_name = null, customer_phone = null,
@@ -121,6 +130,8 @@ impl Store {
             erased.messages += on_tx!(&mut tx, c => sqlx::query(SCRUB_MESSAGES)
                 .bind(phone).bind(email).bind(&masked).bind(now)
                 .execute(c).await.map(|r| r.rows_affected()))?;
+            erased.messages += on_tx!(&mut tx, c => sqlx::query(DELETE_NOTES)
+                .bind(phone).bind(email).execute(c).await.map(|r| r.rows_affected()))?;
             erased.appointments += on_tx!(&mut tx, c => sqlx::query(SCRUB_APPOINTMENTS)
                 .bind(phone).bind(email).bind(now)
                 .execute(c).await.map(|r| r.rows_affected()))?;
@@ -143,8 +154,10 @@ impl Store {
     ) -> Result<Erased> {
         let mut tx = self.begin().await?;
         tx.lock("privacy").await?;
-        let messages = on_tx!(&mut tx, c => sqlx::query(PURGE_MESSAGES)
+        let mut messages = on_tx!(&mut tx, c => sqlx::query(PURGE_MESSAGES)
             .bind(appointments_before).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        messages += on_tx!(&mut tx, c => sqlx::query(PURGE_NOTES)
+            .bind(appointments_before).execute(c).await.map(|r| r.rows_affected()))?;
         let appointments = on_tx!(&mut tx, c => sqlx::query(PURGE_APPOINTMENTS)
             .bind(appointments_before).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         let deliveries = on_tx!(&mut tx, c => sqlx::query(PURGE_INBOX)

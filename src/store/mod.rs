@@ -11,6 +11,7 @@ mod conversations;
 mod customers;
 mod erase;
 mod inbox;
+mod notes;
 mod outbox;
 mod report;
 mod sources;

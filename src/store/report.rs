@@ -25,6 +25,8 @@ pub struct ReportRow {
     pub reschedule_requested: Option<DateTime<Utc>>,
     /// When the offered times ran out.
     pub reschedule_expires: Option<DateTime<Utc>>,
+    /// The customer's latest message reminderd did not understand, for staff to read.
+    pub customer_note: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -40,6 +42,7 @@ struct Row {
     reschedule_state: Option<String>,
     reschedule_requested: Option<DateTime<Utc>>,
     reschedule_expires: Option<DateTime<Utc>>,
+    customer_note: Option<String>,
 }
 
 const BETWEEN: &str = concat!(
@@ -50,7 +53,9 @@ const BETWEEN: &str = concat!(
        coalesce(o.delivery_error_code, o.error_code) as reminder_error_code,
        o.detail as reminder_detail, o.channel as reminder_channel,
        c.state as reschedule_state, c.requested_start as reschedule_requested,
-       c.expires_at as reschedule_expires
+       c.expires_at as reschedule_expires,
+       (select n.text from customer_notes n where n.appointment_id = a.id
+        order by n.received_at desc, n.id desc limit 1) as customer_note
     from appointments a
     left join conversations c on c.appointment_id = a.id
     left join outbox o on o.id = (
@@ -87,6 +92,7 @@ impl Store {
                     reschedule_state: r.reschedule_state,
                     reschedule_requested: r.reschedule_requested,
                     reschedule_expires: r.reschedule_expires,
+                    customer_note: r.customer_note,
                 })
             })
             .collect()

@@ -369,6 +369,7 @@ impl InboxProcessor {
             (_, [(first, _), ..]) => {
                 info!(message.id = %m.id, customer = %who, ?intent,
                       appointments = about.len(), "a text for staff to read");
+                tx.add_customer_note(first.id, &m.id, text, now).await?;
                 let day = now.with_timezone(&self.options.zone).date_naive();
                 // one a day per customer, keyed by their soonest appointment: a key
                 // holds no personal data (erasure and the purge leave keys alone)

@@ -390,4 +390,10 @@ async fn an_unclear_text_gets_one_polite_answer_a_day() {
     assert_eq!(said.len(), 1, "one answer for the day: {said:?}");
     assert!(said[0].contains("Een medewerker van Praktijk De Linde leest het"), "{said:?}");
     assert_eq!(appointment(&app).await.reply, Reply::None, "nothing changed");
+
+    // staff read the latest text in the report
+    let cookie = app.login(crate::helpers::STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("onduidelijk antwoord: “En mag mijn dochter mee?”"), "{html}");
 }
