@@ -456,7 +456,8 @@ async fn reschedule(settings: Settings, command: RescheduleCommand) -> anyhow::R
         source_locations: &locations,
         texts: &settings.reschedule.messages,
     };
-    let result = decide(&store, voice, args.appointment, verdict, &args.by, now).await;
+    let templates = &settings.reschedule.templates;
+    let result = decide(&store, voice, templates, args.appointment, verdict, &args.by, now).await;
     store.close().await;
     match result {
         Ok(decided) => {

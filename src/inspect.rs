@@ -356,6 +356,12 @@ pub fn render_decided(decided: &Decided, zone: Tz) -> String {
         Told::Queued(text) => {
             let _ = writeln!(out, "The customer is told by WhatsApp: \"{text}\"");
         }
+        Told::Template(name) => {
+            let _ = writeln!(
+                out,
+                "The customer's WhatsApp window has closed: they are told with the template {name}."
+            );
+        }
         Told::CallThem(reason) => {
             let _ = writeln!(out, "Not sent by WhatsApp: {reason}.");
         }

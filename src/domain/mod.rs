@@ -47,6 +47,6 @@ pub mod time;
 pub use appointment::{Appointment, AppointmentStatus, Reply};
 pub use consent::{Consent, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent};
 pub use link::{LinkError, LinkToken, LinkVerb};
-pub use outbox::{Channel, Delivery, OutboxKind, OutboxMessage, OutboxState};
+pub use outbox::{Channel, Delivery, NoticeBody, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};
 pub use phone::{Phone, PhoneError, Region};

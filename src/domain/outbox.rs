@@ -52,6 +52,10 @@ word_enum! {
         /// A list of free times to choose a new one from (an interactive message, inside
         /// the service window a tap on "Verzetten" opened).
         Offer = "offer",
+        /// An approved template telling the customer something after their service
+        /// window closed (staff's decision on a requested time); `body` holds its
+        /// name, language and parameters.
+        Notice = "notice",
     }
 }
 
@@ -165,4 +169,13 @@ mod tests {
             assert_eq!(Delivery::advances(from, to), expected, "{from:?} -> {to:?}");
         }
     }
+}
+
+/// What a [`OutboxKind::Notice`] carries in `body` (JSON): an approved template and its
+/// body parameters, in order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NoticeBody {
+    pub template: String,
+    pub language: String,
+    pub params: Vec<String>,
 }

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::domain::time::resolve_local;
 use crate::http::AppError;
 use crate::reschedule::ConversationTexts;
+use crate::reschedule::settings::OutcomeTemplates;
 use crate::reschedule::staff::{DecideError, Verdict, Voice, decide};
 use crate::store::Store;
 use session::{Sessions, StaffAccount, check_login, cookie_value};
@@ -41,6 +42,8 @@ pub struct ReportState {
     pub reschedule_texts: Arc<ConversationTexts>,
     /// Default location per source, for `{location}` in those texts.
     pub source_locations: Arc<HashMap<String, String>>,
+    /// The templates that tell it once the customer's service window has closed.
+    pub reschedule_templates: Arc<OutcomeTemplates>,
 }
 
 pub fn router(state: ReportState) -> Router {
@@ -116,7 +119,18 @@ async fn decide_reschedule(
         source_locations: &state.source_locations,
         texts: &state.reschedule_texts,
     };
-    match decide(&state.store, voice, appointment, verdict, &staff.name, state.clock.now()).await {
+    let templates = &state.reschedule_templates;
+    match decide(
+        &state.store,
+        voice,
+        templates,
+        appointment,
+        verdict,
+        &staff.name,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(_) => {}
         Err(DecideError::Store(e)) => return Err(e.into()),
         // decided meanwhile (by a colleague, or a second click): the page shows how

@@ -25,6 +25,20 @@ pub struct RescheduleSettings {
     pub calendars: Vec<CalendarHours>,
     pub list: OfferTexts,
     pub messages: ConversationTexts,
+    /// Approved templates telling the customer staff's decision once their 24-hour
+    /// service window has closed (free text is no longer allowed then); empty: staff
+    /// are told to phone the customer instead.
+    pub templates: OutcomeTemplates,
+}
+
+/// `[reschedule.templates]`: body parameters `{{1}}` first name, `{{2}}` date, `{{3}}`
+/// time — the new time for `accepted`, the appointment's own for `declined`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeTemplates {
+    pub accepted: String,
+    pub declined: String,
+    pub language: String,
 }
 
 /// When one calendar (a practitioner, a room) or one location takes appointments.
@@ -350,6 +364,7 @@ mod tests {
                 },
             ],
             list: OfferTexts::default(),
+            templates: OutcomeTemplates::default(),
             messages: ConversationTexts {
                 request_received: "{new_date} {nonsense}".into(),
                 ..texts()

@@ -13,9 +13,9 @@ use chrono_tz::Tz;
 use tracing::info;
 
 use super::conversation::{Effect, Input, Message, Refused, State};
-use super::settings::ConversationTexts;
+use super::settings::{ConversationTexts, OutcomeTemplates};
 use crate::domain::time::dutch_moment_short;
-use crate::domain::{Appointment, OutboxKind};
+use crate::domain::{Appointment, NoticeBody, OutboxKind};
 use crate::rules::RenderContext;
 use crate::scheduler::dispatch::SERVICE_WINDOW;
 use crate::store::{NewOutbox, Store, StoreError, StoredConversation};
@@ -51,6 +51,8 @@ pub enum Verdict {
 pub enum Told {
     /// A WhatsApp message is queued (inside the customer's service window).
     Queued(String),
+    /// The service window has closed: the configured template of this name is queued.
+    Template(String),
     /// The service window has closed: staff must tell the customer themselves (the
     /// message is recorded as skipped, with this reason).
     CallThem(String),
@@ -76,12 +78,37 @@ pub struct Decided {
     pub told: Told,
 }
 
+/// The template telling the customer `message` after their window closed, if one is
+/// configured: first name, date and time (the new time when accepted).
+fn notice(
+    templates: &OutcomeTemplates,
+    message: &Message,
+    appointment: &Appointment,
+    zone: Tz,
+) -> Option<NoticeBody> {
+    let (name, at) = match message {
+        Message::Accepted(slot) => (&templates.accepted, slot.start),
+        Message::Declined => (&templates.declined, appointment.starts_at),
+        _ => return None,
+    };
+    (!name.trim().is_empty()).then(|| NoticeBody {
+        template: name.trim().to_string(),
+        language: templates.language.clone(),
+        params: vec![
+            appointment.first_name().unwrap_or("daar").to_string(),
+            crate::domain::time::dutch_date(at, zone),
+            crate::domain::time::local_time(at, zone),
+        ],
+    })
+}
+
 /// Applies `verdict` on the time requested for appointment `id`, by staff member `by`.
 /// Everything happens in one transaction: the state, the withdrawn reminders and the
 /// message to the customer.
 pub async fn decide(
     store: &Store,
     voice: Voice<'_>,
+    templates: &OutcomeTemplates,
     id: i64,
     verdict: Verdict,
     by: &str,
@@ -128,9 +155,17 @@ pub async fn decide(
                 );
                 told = if now < stored.customer_at + SERVICE_WINDOW {
                     Told::Queued(body)
+                } else if let Some(notice) = notice(templates, &message, &appointment, voice.zone) {
+                    // the window closed: only an approved template may go
+                    let name = notice.template.clone();
+                    row.kind = OutboxKind::Notice;
+                    row.due_at = now;
+                    row.body = Some(serde_json::to_string(&notice).expect("a notice serialises"));
+                    Told::Template(name)
                 } else {
                     let reason = "the customer's 24-hour service window has closed, so WhatsApp \
-                                  allows no free text: tell them by phone"
+                                  allows no free text, and no template is configured \
+                                  ([reschedule.templates]): tell them by phone"
                         .to_string();
                     row.skipped = Some(reason.clone());
                     Told::CallThem(reason)

@@ -41,8 +41,8 @@ use super::wait_for_work;
 use crate::clock::Clock;
 use crate::domain::consent::normalise_email;
 use crate::domain::{
-    Appointment, ButtonPayload, ConsentChannel, ConsentStatus, OutboxKind, OutboxMessage,
-    PayloadKey, Phone, phone::mask, redact,
+    Appointment, ButtonPayload, ConsentChannel, ConsentStatus, NoticeBody, OutboxKind,
+    OutboxMessage, PayloadKey, Phone, phone::mask, redact,
 };
 use crate::email::{EmailChannel, MailError};
 use crate::rules::{RenderContext, RuleSet, TemplateParams};
@@ -376,8 +376,8 @@ impl Dispatcher {
         if let Err(until) = self.gate.peek(now) {
             return stopped(until);
         }
-        // replies answer the customer inside their service window: only reminders count
-        if message.kind == OutboxKind::Reminder
+        // replies answer the customer inside their service window: only templates count
+        if matches!(message.kind, OutboxKind::Reminder | OutboxKind::Notice)
             && let Err(free) = self.reach.admit(to, now)
         {
             let limit = self.reach.limit().unwrap_or_default();
@@ -510,8 +510,10 @@ impl Dispatcher {
             return skip("the appointment no longer exists".into());
         };
         let now = self.clock.now();
-        if message.kind == OutboxKind::Reminder {
-            return self.prepare_reminder(message, &appointment, now).await;
+        match message.kind {
+            OutboxKind::Reminder => return self.prepare_reminder(message, &appointment, now).await,
+            OutboxKind::Notice => return self.prepare_notice(message, &appointment).await,
+            OutboxKind::Reply | OutboxKind::Offer => {}
         }
         let Some(to) = whatsapp_number(&appointment) else {
             return skip(no_mobile(&appointment));
@@ -542,6 +544,43 @@ impl Dispatcher {
                 }
             }
         };
+        Ok(Step::Send { to, request: Box::new(request), facts: None })
+    }
+
+    /// A notice: an approved template, sent after the customer's service window closed
+    /// (staff's decision on a requested time), unless they opted out since.
+    async fn prepare_notice(
+        &self,
+        message: &OutboxMessage,
+        appointment: &Appointment,
+    ) -> Result<Step, StoreError> {
+        let skip = |detail: String| Ok(Step::Done(AttemptOutcome::Skipped { detail }));
+        let Some(to) = whatsapp_number(appointment) else {
+            return skip(no_mobile(appointment));
+        };
+        let consent = self.store.current_consent(ConsentChannel::Whatsapp, &to).await?;
+        if consent.is_some_and(|c| c.status == ConsentStatus::OptedOut) {
+            return skip("the customer opted out of WhatsApp: tell them by phone".into());
+        }
+        let notice: NoticeBody = match serde_json::from_str(message.body.as_deref().unwrap_or("")) {
+            Ok(notice) => notice,
+            Err(e) => {
+                let detail = format!("the stored notice cannot be read: {e}");
+                return Ok(Step::Done(AttemptOutcome::Failed { code: None, detail }));
+            }
+        };
+        if let Some(reason) = self.templates.unusable(&notice.template, &notice.language) {
+            return skip(format!("{reason}: tell the customer by phone"));
+        }
+        let request = SendRequest::template(TemplateMessage {
+            to: to.clone(),
+            name: notice.template,
+            language: notice.language,
+            header: None,
+            parameters: Parameters::Positional(notice.params),
+            quick_replies: Vec::new(),
+            callback_data: callback_data(message.id),
+        });
         Ok(Step::Send { to, request: Box::new(request), facts: None })
     }
 

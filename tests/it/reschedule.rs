@@ -215,9 +215,16 @@ async fn a_reschedule_tap_offers_free_times_and_staff_accept_the_choice() {
     assert_eq!(post(&csrf, Some(&cookie)).await.unwrap().status(), StatusCode::SEE_OTHER);
     let texts = reminderd_texts();
     let locations = Default::default();
-    let twice =
-        decide(store, voice(&texts, &locations), 1, Verdict::Decline, "balie", app.clock.now())
-            .await;
+    let twice = decide(
+        store,
+        voice(&texts, &locations),
+        &Default::default(),
+        1,
+        Verdict::Decline,
+        "balie",
+        app.clock.now(),
+    )
+    .await;
     assert!(matches!(twice, Err(DecideError::Refused { .. })), "{twice:?}");
     app.dispatch().await;
     let answers = app.sent().await.iter().filter(|(r, _)| r["type"] == "text").count();
@@ -279,4 +286,75 @@ async fn a_customer_who_chose_no_time_before_the_offer_ran_out_is_left_for_staff
     let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
     let html = page.send().await.unwrap().text().await.unwrap();
     assert!(html.contains("wil verzetten, koos geen tijd: klant bellen"), "{html}");
+}
+
+#[tokio::test]
+async fn after_the_window_closed_the_decision_goes_as_the_configured_template() {
+    use reminderd::reschedule::settings::OutcomeTemplates;
+    use reminderd::reschedule::staff::Told;
+    let (app, list) = app_with_offer_at(72).await;
+    let store = &app.services.store;
+    let row = &list["interactive"]["action"]["sections"][0]["rows"][0];
+    let id = row["id"].as_str().unwrap();
+    let chosen = SlotChoice::decode(id, &key()).unwrap().start.unwrap();
+    let body = choice_body(id, "wamid.REMINDER2", "wamid.CHOICE1", app.clock.now());
+    assert_eq!(app.post_signed(&body).await, StatusCode::OK);
+    app.process_inbox().await;
+    last_text(&app).await;
+
+    // staff decide the next day: free text may no longer go
+    app.clock.advance(Duration::hours(25));
+    let texts = reminderd_texts();
+    let locations = Default::default();
+    let none = OutcomeTemplates::default();
+    let templates = OutcomeTemplates {
+        accepted: "afspraak_verzet".into(),
+        declined: String::new(),
+        language: "nl".into(),
+    };
+    let decided = decide(
+        store,
+        voice(&texts, &locations),
+        &templates,
+        1,
+        Verdict::Accept,
+        "balie",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(decided.told, Told::Template("afspraak_verzet".into()));
+    app.dispatch().await;
+    let sent = app.sent().await;
+    let notice = &sent.last().unwrap().0;
+    assert_eq!(notice["type"], "template", "{notice:#}");
+    assert_eq!(notice["template"]["name"], "afspraak_verzet");
+    let params: Vec<&str> = notice["template"]["components"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    let chosen = chrono::DateTime::from_timestamp(chosen, 0).unwrap();
+    let zone = chrono_tz::Europe::Amsterdam;
+    assert_eq!(
+        params,
+        [
+            "Sanne",
+            reminderd::domain::time::dutch_date(chosen, zone).as_str(),
+            reminderd::domain::time::local_time(chosen, zone).as_str()
+        ]
+    );
+    // without a template staff are told to phone (nothing is sent)
+    let again = decide(
+        store,
+        voice(&texts, &locations),
+        &none,
+        1,
+        Verdict::Decline,
+        "balie",
+        app.clock.now(),
+    )
+    .await;
+    assert!(matches!(again, Err(DecideError::Refused { .. })), "already decided: {again:?}");
 }
