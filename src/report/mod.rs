@@ -1,6 +1,7 @@
 //! The staff report: one page per day with every appointment, whether its reminder went
 //! out, and what the customer answered. Read-only, behind a staff login.
 
+pub mod actions;
 pub mod session;
 mod view;
 
@@ -52,6 +53,7 @@ pub fn router(state: ReportState) -> Router {
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/report/reschedule/{appointment}", axum::routing::post(decide_reschedule))
+        .route("/report/appointment/{appointment}", axum::routing::post(mark_by_phone))
         .with_state(state)
 }
 
@@ -181,6 +183,44 @@ async fn logout(State(state): State<ReportState>) -> Response {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
     response
+}
+
+#[derive(Deserialize)]
+struct MarkForm {
+    csrf: String,
+    /// `confirmed` or `cancelled`.
+    mark: String,
+    date: NaiveDate,
+}
+
+/// Staff note that a customer confirmed or cancelled by phone.
+async fn mark_by_phone(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Path(appointment): Path<i64>,
+    Form(form): Form<MarkForm>,
+) -> Result<Response, AppError> {
+    let Some(staff) = logged_in(&state, &headers) else {
+        return Ok(redirect("/login"));
+    };
+    if !state.sessions.check_csrf(&staff.session, &form.csrf) {
+        warn!(staff = %staff.name, "a report form without this session's CSRF token; refused");
+        return Err(AppError::Forbidden("the form has expired; open the report again"));
+    }
+    let mark = match form.mark.as_str() {
+        "confirmed" => actions::PhoneMark::Confirmed,
+        "cancelled" => actions::PhoneMark::Cancelled,
+        other => {
+            return Err(AppError::BadRequest(format!("`{other}` is not confirmed or cancelled")));
+        }
+    };
+    match actions::mark(&state.store, appointment, mark, &staff.name, state.clock.now()).await {
+        Ok(()) => info!(staff = %staff.name, appointment, ?mark, "noted from a phone call"),
+        Err(actions::MarkError::Store(e)) => return Err(e.into()),
+        Err(e) => info!(staff = %staff.name, appointment, "nothing to note: {e}"),
+    }
+    let back = format!("/report?date={}", form.date);
+    Ok((StatusCode::SEE_OTHER, [(LOCATION, back)]).into_response())
 }
 
 /// A logged-in staff member.

@@ -50,6 +50,8 @@ pub struct RowView {
     pub id: i64,
     /// A customer's chosen time waits for staff to accept or decline it.
     pub can_decide: bool,
+    /// Still ahead and not cancelled: staff may note a phone call's answer.
+    pub can_mark: bool,
     pub time: String,
     pub customer: String,
     pub phone: String,
@@ -133,6 +135,7 @@ impl RowView {
             id: a.id,
             can_decide: a.reply == Reply::Reschedule
                 && row.reschedule_state.as_deref() == Some("requested"),
+            can_mark: a.is_upcoming(now) && a.reply != Reply::Confirmed,
             time: format!("{}–{}", local_time(a.starts_at, zone), local_time(a.ends_at, zone)),
             customer: a.customer_name.clone().unwrap_or_else(|| "(naam onbekend)".into()),
             phone: a.customer_phone.as_deref().map(mask).unwrap_or_else(|| "geen nummer".into()),

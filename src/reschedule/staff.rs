@@ -18,7 +18,7 @@ use crate::domain::time::dutch_moment_short;
 use crate::domain::{Appointment, NoticeBody, OutboxKind};
 use crate::rules::RenderContext;
 use crate::scheduler::dispatch::SERVICE_WINDOW;
-use crate::store::{NewOutbox, Store, StoreError, StoredConversation};
+use crate::store::{AuditEntry, NewOutbox, Store, StoreError, StoredConversation};
 use crate::webhook::process::answer_text;
 
 /// How the practice speaks to the customer during the conversation.
@@ -131,6 +131,18 @@ pub async fn decide(
         .map_err(|refused| DecideError::Refused { id, refused })?;
     let next = StoredConversation { conversation: next, customer_at: stored.customer_at };
     tx.save_conversation(&next, Some(by), now).await?;
+    tx.audit(&AuditEntry {
+        at: now,
+        staff: by.to_string(),
+        action: match verdict {
+            Verdict::Accept => "reschedule_accepted",
+            Verdict::Decline => "reschedule_declined",
+        }
+        .into(),
+        appointment_id: Some(id),
+        detail: requested.as_ref().map(|s| format!("requested {}", s.start.to_rfc3339())),
+    })
+    .await?;
     let mut told = Told::CallThem("nothing to tell".into());
     for effect in effects {
         match effect {

@@ -6,6 +6,7 @@
 //! Functions that must happen together take a [`Tx`]; the caller commits.
 
 mod appointments;
+mod audit;
 mod consents;
 mod conversations;
 mod customers;
@@ -29,6 +30,7 @@ use sqlx::{PgPool, Postgres};
 pub use appointments::{
     AppointmentInput, ExistingAppointment, OptInMarker, UPSERT_BATCH, UpsertBatch,
 };
+pub use audit::AuditEntry;
 pub use conversations::StoredConversation;
 pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};

@@ -601,3 +601,39 @@ async fn a_client_too_slow_to_send_its_headers_is_cut_off() {
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn staff_note_a_phone_call_and_the_audit_log_says_who() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    app.import().await;
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Geannuleerd (telefoon)"), "{html}");
+    let csrf = crate::helpers::csrf_of(&html);
+    let post = |csrf: &str, mark: &str| {
+        app.http
+            .post(app.url("/report/appointment/1"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf), ("mark", mark), ("date", "2026-10-14")])
+            .send()
+    };
+    assert_eq!(post("forged", "cancelled").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(appointment(&app).await.reply, Reply::None, "a refused form changes nothing");
+
+    let answer = post(&csrf, "cancelled").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(appointment(&app).await.reply, Reply::Cancelled);
+    let store = &app.services.store;
+    let reminder = store.outbox_for_appointment(1).await.unwrap().remove(0);
+    assert_eq!(reminder.state, OutboxState::Cancelled);
+    assert_eq!(reminder.detail.as_deref(), Some("cancelled by phone (noted by balie)"));
+    // a cancelled appointment cannot be confirmed from a stale page
+    post(&csrf, "confirmed").await.unwrap();
+    assert_eq!(appointment(&app).await.reply, Reply::Cancelled);
+    let audit = store.audit_for(1).await.unwrap();
+    let actions: Vec<(&str, &str)> =
+        audit.iter().map(|e| (e.staff.as_str(), e.action.as_str())).collect();
+    assert_eq!(actions, [("balie", "cancelled_by_phone")]);
+    assert!(app.sent().await.is_empty(), "the customer called: no message");
+}

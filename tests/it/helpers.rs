@@ -395,3 +395,12 @@ pub fn appointment_input(id: &str, start: DateTime<Utc>) -> reminderd::store::Ap
         whatsapp_opt_in: None,
     }
 }
+
+/// The CSRF token the report page's forms carry.
+pub fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in a form")
+        .to_string()
+}

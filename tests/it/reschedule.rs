@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api::{appointment, feed, mount_accepting, payload_of, start, tap_body};
-use crate::helpers::{SECRET_KEY, STAFF, TestApp, spawn_app_with_rules};
+use crate::helpers::{SECRET_KEY, STAFF, TestApp, csrf_of, spawn_app_with_rules};
 use crate::rules::rule;
 
 fn key() -> PayloadKey {
@@ -166,12 +166,7 @@ async fn a_reschedule_tap_offers_free_times_and_staff_accept_the_choice() {
     let html = page.send().await.unwrap().text().await.unwrap();
     assert!(html.contains("wil verzetten naar do 15 okt 09:00"), "{html}");
     assert!(html.contains("action=\"/report/reschedule/1\""), "{html}");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF token in the form")
-        .to_string();
+    let csrf = csrf_of(&html);
     let post = |csrf: &str, cookie: Option<&str>| {
         let mut request = app.http.post(app.url("/report/reschedule/1")).form(&[
             ("csrf", csrf),
@@ -226,6 +221,10 @@ async fn a_reschedule_tap_offers_free_times_and_staff_accept_the_choice() {
     )
     .await;
     assert!(matches!(twice, Err(DecideError::Refused { .. })), "{twice:?}");
+    let audit = store.audit_for(1).await.unwrap();
+    let actions: Vec<(&str, &str)> =
+        audit.iter().map(|e| (e.staff.as_str(), e.action.as_str())).collect();
+    assert_eq!(actions, [("balie", "reschedule_accepted")], "one decision on record");
     app.dispatch().await;
     let answers = app.sent().await.iter().filter(|(r, _)| r["type"] == "text").count();
     assert_eq!(answers, 2, "the choice confirmed and the acceptance, nothing more");
