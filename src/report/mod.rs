@@ -103,13 +103,9 @@ async fn decide_reschedule(
     Path(appointment): Path<i64>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, AppError> {
-    let Some(staff) = logged_in(&state, &headers) else {
+    let Some(staff) = form_staff(&state, &headers, &form.csrf)? else {
         return Ok(redirect("/login"));
     };
-    if !state.sessions.check_csrf(&staff.session, &form.csrf) {
-        warn!(staff = %staff.name, "a report form without this session's CSRF token; refused");
-        return Err(AppError::Forbidden("the form has expired; open the report again"));
-    }
     let verdict = match form.verdict.as_str() {
         "accept" => Verdict::Accept,
         "decline" => Verdict::Decline,
@@ -138,8 +134,7 @@ async fn decide_reschedule(
         // decided meanwhile (by a colleague, or a second click): the page shows how
         Err(e) => info!(staff = %staff.name, appointment, "nothing to decide: {e}"),
     }
-    let back = format!("/report?date={}", form.date);
-    Ok((StatusCode::SEE_OTHER, [(LOCATION, back)]).into_response())
+    Ok(back_to(form.date))
 }
 
 async fn login_form(State(state): State<ReportState>, headers: HeaderMap) -> Response {
@@ -200,13 +195,9 @@ async fn mark_by_phone(
     Path(appointment): Path<i64>,
     Form(form): Form<MarkForm>,
 ) -> Result<Response, AppError> {
-    let Some(staff) = logged_in(&state, &headers) else {
+    let Some(staff) = form_staff(&state, &headers, &form.csrf)? else {
         return Ok(redirect("/login"));
     };
-    if !state.sessions.check_csrf(&staff.session, &form.csrf) {
-        warn!(staff = %staff.name, "a report form without this session's CSRF token; refused");
-        return Err(AppError::Forbidden("the form has expired; open the report again"));
-    }
     let mark = match form.mark.as_str() {
         "confirmed" => actions::PhoneMark::Confirmed,
         "cancelled" => actions::PhoneMark::Cancelled,
@@ -219,8 +210,27 @@ async fn mark_by_phone(
         Err(actions::MarkError::Store(e)) => return Err(e.into()),
         Err(e) => info!(staff = %staff.name, appointment, "nothing to note: {e}"),
     }
-    let back = format!("/report?date={}", form.date);
-    Ok((StatusCode::SEE_OTHER, [(LOCATION, back)]).into_response())
+    Ok(back_to(form.date))
+}
+
+/// The staff member who posted a form: `None` when not logged in (go to the login
+/// page), refused when the form lacks this session's CSRF token.
+fn form_staff(
+    state: &ReportState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Option<Staff>, AppError> {
+    let Some(staff) = logged_in(state, headers) else { return Ok(None) };
+    if !state.sessions.check_csrf(&staff.session, csrf) {
+        warn!(staff = %staff.name, "a report form without this session's CSRF token; refused");
+        return Err(AppError::Forbidden("the form has expired; open the report again"));
+    }
+    Ok(Some(staff))
+}
+
+/// Back to the report of the day the form was on.
+fn back_to(day: NaiveDate) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, format!("/report?date={day}"))]).into_response()
 }
 
 /// A logged-in staff member.
