@@ -218,6 +218,7 @@ impl Application {
                         .unwrap_or(chrono::Duration::hours(12)),
                     settings.report.secure_cookie,
                 ),
+                lockout: Default::default(),
                 reschedule_texts: Arc::new(settings.reschedule.messages.clone()),
                 reschedule_templates: Arc::new(settings.reschedule.templates.clone()),
                 source_locations: Arc::new(source_locations),

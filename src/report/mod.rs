@@ -27,7 +27,7 @@ use crate::reschedule::ConversationTexts;
 use crate::reschedule::settings::OutcomeTemplates;
 use crate::reschedule::staff::{DecideError, Verdict, Voice, decide};
 use crate::store::Store;
-use session::{Sessions, StaffAccount, check_login, cookie_value};
+use session::{Lockout, Sessions, StaffAccount, check_login, cookie_value};
 use view::{LoginPage, ReportPage};
 
 /// What the report needs.
@@ -39,6 +39,8 @@ pub struct ReportState {
     pub practice: String,
     pub accounts: Arc<Vec<StaffAccount>>,
     pub sessions: Sessions,
+    /// Failed logins per name (see [`Lockout`]).
+    pub lockout: Lockout,
     /// What the customer is told when staff accept or decline a requested time.
     pub reschedule_texts: Arc<ConversationTexts>,
     /// Default location per source, for `{location}` in those texts.
@@ -153,6 +155,12 @@ struct LoginForm {
 async fn login(State(state): State<ReportState>, Form(form): Form<LoginForm>) -> Response {
     let accounts = state.accounts.clone();
     let name = form.name.trim().to_string();
+    let now = state.clock.now();
+    if !state.lockout.allows(&name, now) {
+        warn!("staff login refused: too many failed attempts for this name");
+        let page = LoginPage { practice: &state.practice, error: true }.render();
+        return (StatusCode::TOO_MANY_REQUESTS, html(page)).into_response();
+    }
     let check_name = name.clone();
     let ok =
         tokio::task::spawn_blocking(move || check_login(&accounts, &check_name, &form.password))
@@ -160,9 +168,11 @@ async fn login(State(state): State<ReportState>, Form(form): Form<LoginForm>) ->
             .unwrap_or(false);
     if !ok {
         warn!("failed staff login");
+        state.lockout.failed(&name, now);
         let page = LoginPage { practice: &state.practice, error: true }.render();
         return (StatusCode::UNAUTHORIZED, html(page)).into_response();
     }
+    state.lockout.succeeded(&name);
     info!(staff = %name, "staff login");
     let value = state.sessions.issue(&name, state.clock.now());
     let mut response = redirect("/report");

@@ -118,6 +118,38 @@ pub fn cookie_value(header: &str) -> Option<&str> {
     header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
+/// Failed logins per account name: after [`Lockout::MAX_FAILURES`] within
+/// [`Lockout::WINDOW`], the name is locked for the rest of that window, whatever the
+/// password (so guessing is slow, and a locked name says nothing about whether it
+/// exists). Kept in memory: each replica counts its own.
+#[derive(Clone, Debug, Default)]
+pub struct Lockout {
+    failures:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<DateTime<Utc>>>>>,
+}
+
+impl Lockout {
+    pub const MAX_FAILURES: usize = 5;
+    pub const WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+    /// Whether `name` may try to log in at `now`.
+    pub fn allows(&self, name: &str, now: DateTime<Utc>) -> bool {
+        let mut failures = self.failures.lock().expect("not poisoned");
+        let recent = failures.entry(name.to_lowercase()).or_default();
+        recent.retain(|t| now - *t < Self::WINDOW);
+        recent.len() < Self::MAX_FAILURES
+    }
+
+    pub fn failed(&self, name: &str, now: DateTime<Utc>) {
+        let mut failures = self.failures.lock().expect("not poisoned");
+        failures.entry(name.to_lowercase()).or_default().push(now);
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        self.failures.lock().expect("not poisoned").remove(&name.to_lowercase());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +198,21 @@ mod tests {
             let short = format!("{body}.{}", URL_SAFE_NO_PAD.encode(&tag[..len]));
             assert_eq!(sessions.verify(&short, now()), None, "{len} bytes");
         }
+    }
+
+    #[test]
+    fn five_failures_lock_a_name_for_fifteen_minutes() {
+        let lockout = Lockout::default();
+        for _ in 0..Lockout::MAX_FAILURES {
+            assert!(lockout.allows("balie", now()));
+            lockout.failed("Balie", now());
+        }
+        assert!(!lockout.allows("balie", now() + chrono::Duration::minutes(14)));
+        assert!(lockout.allows("arts", now()), "other names are not affected");
+        assert!(lockout.allows("balie", now() + chrono::Duration::minutes(15)));
+        lockout.failed("arts", now());
+        lockout.succeeded("arts");
+        assert!(lockout.allows("arts", now()));
     }
 
     #[test]

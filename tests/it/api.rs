@@ -637,3 +637,14 @@ async fn staff_note_a_phone_call_and_the_audit_log_says_who() {
     assert_eq!(actions, [("balie", "cancelled_by_phone")]);
     assert!(app.sent().await.is_empty(), "the customer called: no message");
 }
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_login_for_fifteen_minutes() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    for _ in 0..5 {
+        assert!(app.login("wrong password").await.is_none());
+    }
+    assert!(app.login(STAFF.1).await.is_none(), "locked, even with the right password");
+    app.clock.advance(Duration::minutes(15));
+    assert!(app.login(STAFF.1).await.is_some(), "open again after fifteen minutes");
+}
