@@ -52,6 +52,7 @@ pub struct ReportState {
 pub fn router(state: ReportState) -> Router {
     Router::new()
         .route("/report", get(report))
+        .route("/report.csv", get(report_csv))
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/report/reschedule/{appointment}", axum::routing::post(decide_reschedule))
@@ -86,6 +87,57 @@ async fn report(
     let csrf = state.sessions.csrf_token(&staff.session);
     let page = ReportPage::new(&state.practice, &staff.name, &csrf, day, &rows, state.zone, now);
     Ok(html(page.render()))
+}
+
+#[derive(Deserialize)]
+struct CsvQuery {
+    from: NaiveDate,
+    /// The last day included.
+    to: NaiveDate,
+    /// `semicolon` (Excel in Dutch) or `comma` (the default).
+    sep: Option<String>,
+}
+
+/// The longest range one export covers.
+const MAX_EXPORT_DAYS: i64 = 366;
+
+/// The report of a range of days as CSV.
+async fn report_csv(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Query(query): Query<CsvQuery>,
+) -> Result<Response, AppError> {
+    if logged_in(&state, &headers).is_none() {
+        return Ok(redirect("/login"));
+    }
+    let days = (query.to - query.from).num_days();
+    if !(0..MAX_EXPORT_DAYS).contains(&days) {
+        return Err(AppError::BadRequest(format!(
+            "from {} to {} is not a range of 1 to {MAX_EXPORT_DAYS} days",
+            query.from, query.to
+        )));
+    }
+    let separator = match query.sep.as_deref() {
+        None | Some("comma") => b',',
+        Some("semicolon") => b';',
+        Some(other) => {
+            return Err(AppError::BadRequest(format!("`{other}` is not comma or semicolon")));
+        }
+    };
+    let midnight =
+        |day: NaiveDate| resolve_local(state.zone, day.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let to = midnight(query.to.checked_add_days(Days::new(1)).unwrap_or(query.to));
+    let rows = state.store.report(midnight(query.from), to).await?;
+    let body = view::csv(&rows, state.zone, state.clock.now(), separator);
+    let name = format!("afspraken-{}-{}.csv", query.from, query.to);
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

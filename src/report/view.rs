@@ -193,3 +193,40 @@ fn reminder_label(row: &ReportRow, zone: Tz) -> (String, &'static str) {
         (Some(OutboxState::Cancelled), _) => ("ingetrokken".into(), "none"),
     }
 }
+
+/// The report of `rows` as CSV for Excel: UTF-8 with a byte-order mark (Excel in Dutch
+/// reads it right only then), `separator` between fields (`;` for a Dutch Excel), the
+/// page's columns with the date first.
+pub fn csv(rows: &[ReportRow], zone: Tz, now: DateTime<Utc>, separator: u8) -> String {
+    let mut writer = csv::WriterBuilder::new().delimiter(separator).from_writer(Vec::new());
+    let header = [
+        "datum",
+        "tijd",
+        "klant",
+        "telefoon",
+        "agenda",
+        "locatie",
+        "herinnering",
+        "antwoord",
+        "opmerking",
+    ];
+    // writing into memory cannot fail
+    let _ = writer.write_record(header);
+    for row in rows {
+        let view = RowView::new(row, zone, now);
+        let date = row.appointment.starts_at.with_timezone(&zone).format("%Y-%m-%d").to_string();
+        let _ = writer.write_record([
+            date.as_str(),
+            &view.time,
+            &view.customer,
+            &view.phone,
+            &view.calendar,
+            &view.location,
+            &view.reminder,
+            &view.reply,
+            &view.note,
+        ]);
+    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    format!("\u{feff}{}", String::from_utf8_lossy(&bytes))
+}

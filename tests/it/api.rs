@@ -648,3 +648,44 @@ async fn five_wrong_passwords_lock_the_login_for_fifteen_minutes() {
     app.clock.advance(Duration::minutes(15));
     assert!(app.login(STAFF.1).await.is_some(), "open again after fifteen minutes");
 }
+
+#[tokio::test]
+async fn the_report_exports_as_csv_for_a_dutch_excel() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    app.import().await;
+    let url = app.url("/report.csv?from=2026-10-13&to=2026-10-14&sep=semicolon");
+    let anonymous = app.http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "behind the login");
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let answer = app.http.get(&url).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = answer.text().await.unwrap();
+    let body = text.strip_prefix('\u{feff}').expect("a byte-order mark for Excel");
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "datum",
+            "tijd",
+            "klant",
+            "telefoon",
+            "agenda",
+            "locatie",
+            "herinnering",
+            "antwoord",
+            "opmerking"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][0], "2026-10-14");
+    assert_eq!(&rows[0][1], "10:30–11:00");
+    assert_eq!(&rows[0][2], "Sanne de Vries");
+    assert_eq!(&rows[0][3], "+316••••••78", "masked, as on the page");
+    assert_eq!(&rows[0][7], "geen antwoord");
+
+    let bad = app.url("/report.csv?from=2026-10-14&to=2026-10-01");
+    let answer = app.http.get(bad).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+}
