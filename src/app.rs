@@ -219,6 +219,7 @@ impl Application {
                     settings.report.secure_cookie,
                 ),
                 lockout: Default::default(),
+                dispatcher: dispatcher.clone(),
                 reschedule_texts: Arc::new(settings.reschedule.messages.clone()),
                 reschedule_templates: Arc::new(settings.reschedule.templates.clone()),
                 source_locations: Arc::new(source_locations),

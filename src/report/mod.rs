@@ -2,6 +2,7 @@
 //! out, and what the customer answered. Read-only, behind a staff login.
 
 pub mod actions;
+mod problems;
 pub mod session;
 mod view;
 
@@ -41,6 +42,8 @@ pub struct ReportState {
     pub sessions: Sessions,
     /// Failed logins per name (see [`Lockout`]).
     pub lockout: Lockout,
+    /// For the state of the WhatsApp channel, in the problems on top.
+    pub dispatcher: crate::scheduler::Dispatcher,
     /// What the customer is told when staff accept or decline a requested time.
     pub reschedule_texts: Arc<ConversationTexts>,
     /// Default location per source, for `{location}` in those texts.
@@ -85,7 +88,10 @@ async fn report(
     let to = resolve_local(state.zone, next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let rows = state.store.report(from, to).await?;
     let csrf = state.sessions.csrf_token(&staff.session);
-    let page = ReportPage::new(&state.practice, &staff.name, &csrf, day, &rows, state.zone, now);
+    let problems = problems::problems(&state.store, &state.dispatcher, state.zone).await?;
+    let mut page =
+        ReportPage::new(&state.practice, &staff.name, &csrf, day, &rows, state.zone, now);
+    page.problems = problems;
     Ok(html(page.render()))
 }
 

@@ -31,6 +31,8 @@ pub struct ReportPage {
     pub is_today: bool,
     pub rows: Vec<RowView>,
     pub counts: Counts,
+    /// What needs a person (a failed calendar, a paused template, WhatsApp stopped).
+    pub problems: Vec<String>,
 }
 
 /// The totals at the top of the page.
@@ -97,6 +99,7 @@ impl ReportPage {
             is_today: day == today,
             rows,
             counts,
+            problems: Vec::new(),
         }
     }
 }

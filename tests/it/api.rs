@@ -371,6 +371,12 @@ async fn an_expired_token_stops_the_channel_keeps_the_reminder_and_readiness_say
     assert_eq!(ready["whatsapp"]["ok"], false, "{ready}");
     assert_eq!(ready["whatsapp"]["error_code"], 190, "{ready}");
     assert!(ready["whatsapp"]["reason"].as_str().unwrap().contains("Session has expired"));
+    // and staff see it on top of the report
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("WhatsApp is gestopt sinds"), "{html}");
+    assert!(html.contains("(code 190)"), "{html}");
 }
 
 #[tokio::test]
@@ -527,10 +533,24 @@ async fn a_failing_feed_keeps_the_last_good_import_and_readiness_says_why() {
     assert!(ready["sources"][0]["last_error"].as_str().unwrap().contains("500"), "{ready}");
     assert_eq!(appointment(&app).await.status, AppointmentStatus::Scheduled, "nothing lost");
 
+    // staff see it on top of the report, in words
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("Agenda praktijk: de import lukt niet"), "{html}");
+
     // a feed that is not iCalendar is refused the same way
     serve_feed(&app.feeds, "<html>Service unavailable</html>").await;
     assert!(app.services.importer.import(source).await.is_err());
     assert_eq!(appointment(&app).await.status, AppointmentStatus::Scheduled);
+
+    // once it imports again, the problem is gone
+    serve_feed(&app.feeds, &feed(start())).await;
+    app.services.importer.import(source).await.unwrap();
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("role=\"alert\""), "{html}");
 }
 
 /// The loop on each backend (PostgreSQL when REMINDERD_TEST_DATABASE_URL is set).

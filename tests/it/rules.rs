@@ -241,6 +241,11 @@ async fn a_paused_template_holds_its_reminders_until_meta_approves_it_again() {
     let m = app.services.store.outbox_for_appointment(a.id).await.unwrap().remove(0);
     assert_eq!((m.state, m.attempts), (OutboxState::Pending, 0));
     assert!(m.detail.unwrap().contains("template afspraak_herinnering (nl) is PAUSED"));
+    // staff see it on top of the report
+    let cookie = app.login(crate::helpers::STAFF.1).await.expect("a session cookie");
+    let page = app.http.get(app.url("/report?date=2026-10-14")).header("cookie", &cookie);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("template afspraak_herinnering (nl) is PAUSED"), "{html}");
 
     // approved again: the next look sends it (the approval names only the id here)
     let approved = template_webhook("template_status_approved_no_reason_piusalfred", |v| {
