@@ -2,6 +2,7 @@
 //! out, and what the customer answered. Read-only, behind a staff login.
 
 pub mod actions;
+pub mod chart;
 mod problems;
 pub mod session;
 mod view;
@@ -92,6 +93,11 @@ async fn report(
     let mut page =
         ReportPage::new(&state.practice, &staff.name, &csrf, day, &rows, state.zone, now);
     page.problems = problems;
+    // the two weeks up to the day shown
+    let first = day.checked_sub_days(Days::new(13)).unwrap_or(day);
+    let since = resolve_local(state.zone, first.and_hms_opt(0, 0, 0).unwrap_or_default());
+    let weeks = state.store.report(since, to).await?;
+    page.chart = chart::svg(&chart::rates(&weeks, state.zone, day, 14));
     Ok(html(page.render()))
 }
 

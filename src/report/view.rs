@@ -33,6 +33,8 @@ pub struct ReportPage {
     pub counts: Counts,
     /// What needs a person (a failed calendar, a paused template, WhatsApp stopped).
     pub problems: Vec<String>,
+    /// The rates of the last two weeks, as inline SVG (see `chart`).
+    pub chart: String,
 }
 
 /// The totals at the top of the page.
@@ -100,6 +102,7 @@ impl ReportPage {
             rows,
             counts,
             problems: Vec::new(),
+            chart: String::new(),
         }
     }
 }

@@ -314,6 +314,9 @@ async fn staff_see_the_confirmation_in_the_report_and_strangers_do_not() {
     assert!(html.contains("+316••••••78"), "the phone is masked: {html}");
     assert!(!html.contains("612345678"), "never the whole number");
     assert!(html.contains("bevestigd"), "{html}");
+    // the chart of the last two weeks: this one appointment, confirmed
+    assert!(html.contains("<svg class=\"chart\""), "{html}");
+    assert!(html.contains("Laatste 14 dagen: 100% bevestigd, 0% zonder antwoord (1 afspraak)"));
 }
 
 #[tokio::test]

@@ -1,0 +1,150 @@
+//! The small chart on top of the report: per day of the last two weeks, the share of
+//! appointments confirmed and the share with no answer at all. Drawn server-side as a
+//! few lines of SVG (no JavaScript); the two series differ in dash as well as colour.
+
+use std::fmt::Write as _;
+
+use chrono::{Days, NaiveDate};
+use chrono_tz::Tz;
+
+use crate::domain::{AppointmentStatus, Reply};
+use crate::store::ReportRow;
+
+/// One day's counts, of the appointments that took place (not cancelled in the calendar).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DayRate {
+    pub day: Option<NaiveDate>,
+    pub appointments: u32,
+    pub confirmed: u32,
+    pub no_answer: u32,
+}
+
+impl DayRate {
+    fn share(&self, part: u32) -> Option<f64> {
+        (self.appointments > 0).then(|| f64::from(part) / f64::from(self.appointments))
+    }
+}
+
+/// The `days` days ending with `last`, counted from `rows` (any order, any range).
+pub fn rates(rows: &[ReportRow], zone: Tz, last: NaiveDate, days: u32) -> Vec<DayRate> {
+    let first = last.checked_sub_days(Days::new(u64::from(days.saturating_sub(1)))).unwrap_or(last);
+    let mut out: Vec<DayRate> = (0..days)
+        .map(|i| DayRate {
+            day: first.checked_add_days(Days::new(u64::from(i))),
+            ..Default::default()
+        })
+        .collect();
+    for row in rows {
+        let a = &row.appointment;
+        if a.status != AppointmentStatus::Scheduled {
+            continue;
+        }
+        let day = a.starts_at.with_timezone(&zone).date_naive();
+        let Some(slot) = out.iter_mut().find(|r| r.day == Some(day)) else { continue };
+        slot.appointments += 1;
+        match a.reply {
+            Reply::Confirmed => slot.confirmed += 1,
+            Reply::None => slot.no_answer += 1,
+            Reply::Cancelled | Reply::Reschedule => {}
+        }
+    }
+    out
+}
+
+const WIDTH: f64 = 320.0;
+const HEIGHT: f64 = 90.0;
+const PAD: f64 = 6.0;
+
+/// The chart as inline SVG, with a text alternative.
+pub fn svg(rates: &[DayRate]) -> String {
+    let n = rates.len().max(2) as f64;
+    let x = |i: usize| PAD + (WIDTH - 2.0 * PAD) * i as f64 / (n - 1.0);
+    let y = |share: f64| PAD + (HEIGHT - 2.0 * PAD) * (1.0 - share);
+    let points = |part: fn(&DayRate) -> u32| {
+        let mut out = String::new();
+        for (i, r) in rates.iter().enumerate() {
+            if let Some(share) = r.share(part(r)) {
+                let _ = write!(out, "{:.1},{:.1} ", x(i), y(share));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let total = |part: fn(&DayRate) -> u32| -> u32 { rates.iter().map(part).sum() };
+    let all = total(|r| r.appointments);
+    let percent =
+        |n: u32| if all == 0 { 0 } else { (f64::from(n) * 100.0 / f64::from(all)).round() as u32 };
+    let summary = format!(
+        "Laatste {} dagen: {}% bevestigd, {}% zonder antwoord ({all} {})",
+        rates.len(),
+        percent(total(|r| r.confirmed)),
+        percent(total(|r| r.no_answer)),
+        if all == 1 { "afspraak" } else { "afspraken" }
+    );
+    format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{summary}\">\
+         <title>{summary}</title>\
+         <line x1=\"{PAD}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" class=\"axis\"/>\
+         <polyline class=\"confirmed\" points=\"{confirmed}\" fill=\"none\" stroke-width=\"2\"/>\
+         <polyline class=\"none\" points=\"{none}\" fill=\"none\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/>\
+         </svg>",
+        bottom = HEIGHT - PAD,
+        right = WIDTH - PAD,
+        confirmed = points(|r| r.confirmed),
+        none = points(|r| r.no_answer),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::appointment::sample;
+
+    fn row(day: u32, reply: Reply, status: AppointmentStatus) -> ReportRow {
+        let mut a = sample();
+        a.starts_at = format!("2026-10-{day:02}T08:30:00Z").parse().unwrap();
+        a.reply = reply;
+        a.status = status;
+        ReportRow {
+            appointment: a,
+            reminder_state: None,
+            reminder_delivery: None,
+            reminder_sent_at: None,
+            reminder_error_code: None,
+            reminder_detail: None,
+            reminder_channel: None,
+            reschedule_state: None,
+            reschedule_requested: None,
+            reschedule_expires: None,
+            customer_note: None,
+        }
+    }
+
+    #[test]
+    fn each_day_counts_the_appointments_that_took_place() {
+        let rows = [
+            row(13, Reply::Confirmed, AppointmentStatus::Scheduled),
+            row(13, Reply::None, AppointmentStatus::Scheduled),
+            row(13, Reply::None, AppointmentStatus::Cancelled),
+            row(14, Reply::Reschedule, AppointmentStatus::Scheduled),
+            // after the last day
+            row(15, Reply::Confirmed, AppointmentStatus::Scheduled),
+        ];
+        let last = NaiveDate::from_ymd_opt(2026, 10, 14).unwrap();
+        let rates = rates(&rows, chrono_tz::Europe::Amsterdam, last, 14);
+        assert_eq!(rates.len(), 14);
+        assert_eq!(rates[0].day, NaiveDate::from_ymd_opt(2026, 10, 1));
+        assert_eq!(rates[0].appointments, 0, "the 1st is the first day, with nothing");
+        let day13 = rates[12];
+        assert_eq!((day13.appointments, day13.confirmed, day13.no_answer), (2, 1, 1));
+        assert_eq!((rates[13].appointments, rates[13].confirmed), (1, 0));
+
+        let svg = svg(&rates);
+        assert!(
+            svg.contains("Laatste 14 dagen: 33% bevestigd, 33% zonder antwoord (3 afspraken)"),
+            "{svg}"
+        );
+        // points only on days with appointments: two per series
+        let confirmed = svg.split("class=\"confirmed\" points=\"").nth(1).unwrap();
+        assert_eq!(confirmed.split('"').next().unwrap().split(' ').count(), 2, "{svg}");
+    }
+}
