@@ -67,6 +67,10 @@ pub fn router(state: ReportState) -> Router {
 #[derive(Deserialize)]
 struct ReportQuery {
     date: Option<String>,
+    /// Only this calendar or location.
+    calendar: Option<String>,
+    /// Only this reply state: confirmed, cancelled, reschedule, unclear, none.
+    state: Option<String>,
 }
 
 async fn report(
@@ -92,6 +96,7 @@ async fn report(
     let problems = problems::problems(&state.store, &state.dispatcher, state.zone).await?;
     let mut page =
         ReportPage::new(&state.practice, &staff.name, &csrf, day, &rows, state.zone, now);
+    page = page.filtered(query.calendar.as_deref(), query.state.as_deref());
     page.problems = problems;
     // the two weeks up to the day shown
     let first = day.checked_sub_days(Days::new(13)).unwrap_or(day);

@@ -35,6 +35,54 @@ pub struct ReportPage {
     pub problems: Vec<String>,
     /// The rates of the last two weeks, as inline SVG (see `chart`).
     pub chart: String,
+    /// Every calendar and location of the day, to filter by.
+    pub calendars: Vec<String>,
+    /// The filters applied (empty: all).
+    pub calendar: String,
+    pub state: String,
+    pub states: [(&'static str, &'static str); 6],
+}
+
+/// The states staff filter by, with their labels.
+pub const STATES: [(&str, &str); 6] = [
+    ("confirmed", "bevestigd"),
+    ("cancelled", "geannuleerd"),
+    ("reschedule", "wil verzetten"),
+    ("unclear", "onduidelijk antwoord"),
+    ("none", "geen antwoord"),
+    ("", "alle"),
+];
+
+impl Counts {
+    fn of(rows: &[RowView]) -> Counts {
+        let mut counts = Counts { appointments: rows.len(), ..Counts::default() };
+        for r in rows {
+            match r.reply_class {
+                "confirmed" => counts.confirmed += 1,
+                "cancelled" => counts.cancelled += 1,
+                "reschedule" => counts.reschedule += 1,
+                _ => counts.no_answer += 1,
+            }
+        }
+        counts
+    }
+}
+
+impl ReportPage {
+    /// Only the rows of `calendar` (a calendar or a location) and in `state` (a reply
+    /// class); the counts follow.
+    pub fn filtered(mut self, calendar: Option<&str>, state: Option<&str>) -> Self {
+        let calendar = calendar.filter(|c| !c.is_empty());
+        let state = state.filter(|s| !s.is_empty());
+        self.rows.retain(|r| {
+            calendar.is_none_or(|c| r.calendar == c || r.location == c)
+                && state.is_none_or(|s| r.reply_class == s)
+        });
+        self.counts = Counts::of(&self.rows);
+        self.calendar = calendar.unwrap_or_default().to_string();
+        self.state = state.unwrap_or_default().to_string();
+        self
+    }
 }
 
 /// The totals at the top of the page.
@@ -80,15 +128,14 @@ impl ReportPage {
     ) -> Self {
         let today = now.with_timezone(&zone).date_naive();
         let rows: Vec<RowView> = rows.iter().map(|r| RowView::new(r, zone, now)).collect();
-        let mut counts = Counts { appointments: rows.len(), ..Counts::default() };
-        for r in &rows {
-            match r.reply_class {
-                "confirmed" => counts.confirmed += 1,
-                "cancelled" => counts.cancelled += 1,
-                "reschedule" => counts.reschedule += 1,
-                _ => counts.no_answer += 1,
-            }
-        }
+        let counts = Counts::of(&rows);
+        let mut calendars: Vec<String> = rows
+            .iter()
+            .flat_map(|r| [r.calendar.clone(), r.location.clone()])
+            .filter(|c| !c.is_empty())
+            .collect();
+        calendars.sort();
+        calendars.dedup();
         ReportPage {
             practice: practice.to_string(),
             user: user.to_string(),
@@ -103,6 +150,10 @@ impl ReportPage {
             counts,
             problems: Vec::new(),
             chart: String::new(),
+            calendars,
+            calendar: String::new(),
+            state: String::new(),
+            states: STATES,
         }
     }
 }

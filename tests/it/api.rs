@@ -306,7 +306,7 @@ async fn staff_see_the_confirmation_in_the_report_and_strangers_do_not() {
     assert!(app.login("wrong password").await.is_none(), "a wrong password gets no session");
 
     let cookie = app.login(STAFF.1).await.expect("a session cookie");
-    let page = app.http.get(&report).header("cookie", cookie).send().await.unwrap();
+    let page = app.http.get(&report).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Sanne de Vries"), "{html}");
@@ -317,6 +317,21 @@ async fn staff_see_the_confirmation_in_the_report_and_strangers_do_not() {
     // the chart of the last two weeks: this one appointment, confirmed
     assert!(html.contains("<svg class=\"chart\""), "{html}");
     assert!(html.contains("Laatste 14 dagen: 100% bevestigd, 0% zonder antwoord (1 afspraak)"));
+
+    // filters: by reply state and by calendar or location
+    for (query, shown) in [
+        ("state=confirmed", true),
+        ("state=none", false),
+        ("calendar=praktijk", true),
+        ("calendar=Praktijk%20De%20Linde", true),
+        ("calendar=fysio", false),
+        ("calendar=praktijk&state=cancelled", false),
+    ] {
+        let url = app.url(&format!("/report?date=2026-10-14&{query}"));
+        let html = app.http.get(url).header("cookie", &cookie).send().await.unwrap();
+        let html = html.text().await.unwrap();
+        assert_eq!(html.contains("Sanne de Vries"), shown, "{query}");
+    }
 }
 
 #[tokio::test]
