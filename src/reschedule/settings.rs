@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::availability::{Schedule, Slot};
+use super::availability::Schedule;
 use super::conversation::Message;
 use crate::domain::Appointment;
 use crate::domain::time::{dutch_date, local_time, parse_time_of_day};
@@ -319,14 +319,10 @@ impl RescheduleSettings {
     }
 }
 
-/// The slots to offer, as stored: never more than fit in one list.
-pub fn to_offer(slots: Vec<Slot>) -> Vec<Slot> {
-    slots.into_iter().take(super::offer::MAX_TIMES).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reschedule::Slot;
 
     fn t(s: &str) -> NaiveTime {
         parse_time_of_day(s).unwrap()

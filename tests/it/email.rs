@@ -432,30 +432,11 @@ async fn reschedule_by_email_offers_the_free_times_and_records_the_choice_for_st
     let store = &app.services.store;
     let mut tx = store.begin().await.unwrap();
     use figment::providers::Format;
-    let settings = reminderd::config::Settings::from_figment(
-        figment::Figment::new()
-            .merge(figment::providers::Toml::string(reminderd::config::DEFAULTS))
-            .merge(figment::providers::Toml::string(
-                r#"
-[security]
-secret_key = "test secret key, long enough to be accepted by the config"
-[whatsapp]
-channel = "log"
-[reschedule]
-min_notice = "23h"
-[[reschedule.calendars]]
-calendar = "praktijk"
-label = "Dr. Jansen"
-monday = "09:00-12:00"
-tuesday = "09:00-12:00"
-wednesday = "09:00-12:00"
-thursday = "09:00-12:00"
-friday = "09:00-12:00"
-"#,
-            )),
-    )
-    .unwrap()
-    .settings;
+    let settings: reminderd::config::Settings = figment::Figment::new()
+        .merge(figment::providers::Toml::string(reminderd::config::DEFAULTS))
+        .merge(figment::providers::Toml::string(crate::helpers::RESCHEDULE))
+        .extract()
+        .unwrap();
     let a = appointment(&app).await;
     let zone = chrono_tz::Europe::Amsterdam;
     let expected = reminderd::reschedule::search::free_times(

@@ -21,6 +21,18 @@ pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const ACCESS_TOKEN: &str = "EAAtest-access-token";
 pub const SECRET_KEY: &str = "test secret key, long enough to be accepted by the config";
+/// The test daemon's opening hours for free times: weekday mornings, 30-minute slots.
+pub const RESCHEDULE: &str = r#"[reschedule]
+min_notice = "23h"
+[[reschedule.calendars]]
+calendar = "praktijk"
+label = "Dr. Jansen"
+monday = "09:00-12:00"
+tuesday = "09:00-12:00"
+wednesday = "09:00-12:00"
+thursday = "09:00-12:00"
+friday = "09:00-12:00"
+"#;
 pub const API_TOKEN: &str = "test consent api token, long enough for the config";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const STAFF: (&str, &str) = ("balie", "correct horse battery staple");
@@ -235,16 +247,7 @@ api_token = "{API_TOKEN}"
 [report]
 secure_cookie = false
 users = [{{ name = "{staff}", password_hash = "{hash}" }}]
-[reschedule]
-min_notice = "23h"
-[[reschedule.calendars]]
-calendar = "praktijk"
-label = "Dr. Jansen"
-monday = "09:00-12:00"
-tuesday = "09:00-12:00"
-wednesday = "09:00-12:00"
-thursday = "09:00-12:00"
-friday = "09:00-12:00"
+{RESCHEDULE}
 {extra}
 "#,
         state = dir.path().display(),
