@@ -209,6 +209,7 @@ impl Application {
                         .map(|u| StaffAccount {
                             name: u.name.clone(),
                             password_hash: u.password_hash.clone(),
+                            language: u.language,
                         })
                         .collect(),
                 ),
@@ -223,6 +224,10 @@ impl Application {
                 reschedule_texts: Arc::new(settings.reschedule.messages.clone()),
                 reschedule_templates: Arc::new(settings.reschedule.templates.clone()),
                 source_locations: Arc::new(source_locations),
+                language: settings.report.language,
+                rules: rules.clone(),
+                workdays: settings.business.workdays(),
+                dispatch_wake: dispatch_wake.clone(),
             }))
             .merge(crate::consent::api::router(settings.consent.api_token.clone().map(|token| {
                 crate::consent::api::ApiState {

@@ -271,6 +271,8 @@ pub struct ConsentSettings {
 #[serde(deny_unknown_fields)]
 pub struct ReportSettings {
     pub users: Vec<StaffUser>,
+    /// The language of the staff pages for users who name none.
+    pub language: crate::domain::Language,
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
     pub secure_cookie: bool,
@@ -283,6 +285,9 @@ pub struct StaffUser {
     pub name: String,
     /// A PHC string (`$argon2id$…`) from `reminderd hash-password`.
     pub password_hash: String,
+    /// This user's language of the staff pages (`report.language` when absent).
+    #[serde(default)]
+    pub language: Option<crate::domain::Language>,
 }
 
 /// Log output format.

@@ -22,6 +22,8 @@ pub enum AppError {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(String),
     /// The store (or another dependency) is down: the caller should retry.
     #[error("temporarily unavailable, please retry")]
     Unavailable(#[source] anyhow::Error),
@@ -35,6 +37,7 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

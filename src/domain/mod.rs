@@ -36,6 +36,7 @@ macro_rules! word_enum {
 pub mod appointment;
 pub mod consent;
 pub mod keys;
+pub mod language;
 pub mod link;
 pub mod outbox;
 pub mod payload;
@@ -46,6 +47,7 @@ pub mod time;
 
 pub use appointment::{Appointment, AppointmentStatus, Reply};
 pub use consent::{Consent, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent};
+pub use language::Language;
 pub use link::{LinkError, LinkToken, LinkVerb};
 pub use outbox::{Channel, Delivery, NoticeBody, OutboxKind, OutboxMessage, OutboxState};
 pub use payload::{Action, ButtonPayload, PayloadKey, SlotChoice};

@@ -9,6 +9,8 @@
 use chrono::{DateTime, Duration, LocalResult, Locale, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::Language;
+
 /// Resolves a wall-clock time in `zone` to an instant, by the RFC 5545 rules above.
 pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     match zone.from_local_datetime(&local) {
@@ -39,9 +41,14 @@ pub fn dutch_date(at: DateTime<Utc>, zone: Tz) -> String {
 
 /// "di 14 okt": the short form, for narrow places such as list rows.
 pub fn dutch_date_short(at: DateTime<Utc>, zone: Tz) -> String {
+    date_short(at, zone, Language::Nl)
+}
+
+/// "di 14 okt" or "Tue 14 Oct": a short date in `language`.
+pub fn date_short(at: DateTime<Utc>, zone: Tz, language: Language) -> String {
     let local = at.with_timezone(&zone);
-    let weekday = local.format_localized("%a", Locale::nl_NL).to_string();
-    let month = local.format_localized("%b", Locale::nl_NL).to_string();
+    let weekday = local.format_localized("%a", language.locale()).to_string();
+    let month = local.format_localized("%b", language.locale()).to_string();
     format!(
         "{} {} {}",
         weekday.trim_end_matches('.'),
@@ -52,7 +59,12 @@ pub fn dutch_date_short(at: DateTime<Utc>, zone: Tz) -> String {
 
 /// "di 14 okt 10:30": a moment for people, short.
 pub fn dutch_moment_short(at: DateTime<Utc>, zone: Tz) -> String {
-    format!("{} {}", dutch_date_short(at, zone), local_time(at, zone))
+    moment_short(at, zone, Language::Nl)
+}
+
+/// "di 14 okt 10:30" or "Tue 14 Oct 10:30": a moment in `language`, short.
+pub fn moment_short(at: DateTime<Utc>, zone: Tz, language: Language) -> String {
+    format!("{} {}", date_short(at, zone, language), local_time(at, zone))
 }
 
 /// "10:30": 24-hour local time.
@@ -106,6 +118,7 @@ mod tests {
         assert_eq!(dutch_date(t, AMS), "dinsdag 14 oktober");
         assert_eq!(local_time(t, AMS), "10:30");
         assert_eq!(dutch_date_short(t, AMS), "di 14 okt");
+        assert_eq!(moment_short(t, AMS, Language::En), "Tue 14 Oct 10:30");
         // late in the UTC evening is already the next day in Amsterdam
         let t = utc("2026-03-01T23:30:00Z");
         assert_eq!(dutch_date(t, AMS), "maandag 2 maart");

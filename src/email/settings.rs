@@ -19,12 +19,7 @@ pub enum SmtpTls {
 }
 
 /// The language of the e-mail texts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Nl,
-    En,
-}
+pub use crate::domain::language::Language;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -56,7 +56,7 @@ const HEIGHT: f64 = 90.0;
 const PAD: f64 = 6.0;
 
 /// The chart as inline SVG, with a text alternative.
-pub fn svg(rates: &[DayRate]) -> String {
+pub fn svg(rates: &[DayRate], language: crate::domain::Language) -> String {
     let n = rates.len().max(2) as f64;
     let x = |i: usize| PAD + (WIDTH - 2.0 * PAD) * i as f64 / (n - 1.0);
     let y = |share: f64| PAD + (HEIGHT - 2.0 * PAD) * (1.0 - share);
@@ -73,13 +73,18 @@ pub fn svg(rates: &[DayRate]) -> String {
     let all = total(|r| r.appointments);
     let percent =
         |n: u32| if all == 0 { 0 } else { (f64::from(n) * 100.0 / f64::from(all)).round() as u32 };
-    let summary = format!(
-        "Laatste {} dagen: {}% bevestigd, {}% zonder antwoord ({all} {})",
-        rates.len(),
-        percent(total(|r| r.confirmed)),
-        percent(total(|r| r.no_answer)),
-        if all == 1 { "afspraak" } else { "afspraken" }
-    );
+    let (days, confirmed, none) =
+        (rates.len(), percent(total(|r| r.confirmed)), percent(total(|r| r.no_answer)));
+    let summary = match language {
+        crate::domain::Language::Nl => format!(
+            "Laatste {days} dagen: {confirmed}% bevestigd, {none}% zonder antwoord ({all} {})",
+            if all == 1 { "afspraak" } else { "afspraken" }
+        ),
+        crate::domain::Language::En => format!(
+            "Last {days} days: {confirmed}% confirmed, {none}% without an answer ({all} {})",
+            if all == 1 { "appointment" } else { "appointments" }
+        ),
+    };
     format!(
         "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"{summary}\">\
          <title>{summary}</title>\
@@ -138,7 +143,12 @@ mod tests {
         assert_eq!((day13.appointments, day13.confirmed, day13.no_answer), (2, 1, 1));
         assert_eq!((rates[13].appointments, rates[13].confirmed), (1, 0));
 
-        let svg = svg(&rates);
+        let english = svg(&rates, crate::domain::Language::En);
+        assert!(
+            english.contains("Last 14 days: 33% confirmed, 33% without an answer"),
+            "{english}"
+        );
+        let svg = svg(&rates, crate::domain::Language::Nl);
         assert!(
             svg.contains("Laatste 14 dagen: 33% bevestigd, 33% zonder antwoord (3 afspraken)"),
             "{svg}"

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod chart;
 mod problems;
 pub mod session;
+pub mod texts;
 mod view;
 
 use std::collections::HashMap;
@@ -23,14 +24,16 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
+use crate::domain::Language;
 use crate::domain::time::resolve_local;
 use crate::http::AppError;
 use crate::reschedule::ConversationTexts;
 use crate::reschedule::settings::OutcomeTemplates;
 use crate::reschedule::staff::{DecideError, Verdict, Voice, decide};
+use crate::rules::{RuleSet, WorkCalendar};
 use crate::store::Store;
 use session::{Lockout, Sessions, StaffAccount, check_login, cookie_value};
-use view::{LoginPage, ReportPage};
+use view::{LoginPage, ReportPage, WhyPage};
 
 /// What the report needs.
 #[derive(Clone, Debug)]
@@ -51,6 +54,14 @@ pub struct ReportState {
     pub source_locations: Arc<HashMap<String, String>>,
     /// The templates that tell it once the customer's service window has closed.
     pub reschedule_templates: Arc<OutcomeTemplates>,
+    /// The language of the pages for staff who name none (and of the login page when
+    /// the browser names neither Dutch nor English).
+    pub language: Language,
+    /// For the "why" of an appointment's reminders, as `reminderd explain` gives it.
+    pub rules: Arc<RuleSet>,
+    pub workdays: WorkCalendar,
+    /// Wakes the dispatcher for a reminder sent again.
+    pub dispatch_wake: Arc<tokio::sync::Notify>,
 }
 
 pub fn router(state: ReportState) -> Router {
@@ -60,7 +71,8 @@ pub fn router(state: ReportState) -> Router {
         .route("/login", get(login_form).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/report/reschedule/{appointment}", axum::routing::post(decide_reschedule))
-        .route("/report/appointment/{appointment}", axum::routing::post(mark_by_phone))
+        .route("/report/appointment/{appointment}", get(why).post(mark_by_phone))
+        .route("/report/appointment/{appointment}/resend", axum::routing::post(resend))
         .with_state(state)
 }
 
@@ -99,10 +111,19 @@ async fn report(
     let rows = &weeks[weeks.partition_point(|r| r.appointment.starts_at < from)..];
     let csrf = state.sessions.csrf_token(&staff.session);
     let problems = problems::problems(&state.store, &state.dispatcher, state.zone).await?;
-    let mut page = ReportPage::new(&state.practice, &staff.name, &csrf, day, rows, state.zone, now);
+    let mut page = ReportPage::new(
+        staff.language,
+        &state.practice,
+        &staff.name,
+        &csrf,
+        day,
+        rows,
+        state.zone,
+        now,
+    );
     page = page.filtered(query.calendar.as_deref(), query.state.as_deref());
     page.problems = problems;
-    page.chart = chart::svg(&chart::rates(&weeks, state.zone, day, 14));
+    page.chart = chart::svg(&chart::rates(&weeks, state.zone, day, 14), staff.language);
     Ok(html(page.render()))
 }
 
@@ -124,9 +145,9 @@ async fn report_csv(
     headers: HeaderMap,
     Query(query): Query<CsvQuery>,
 ) -> Result<Response, AppError> {
-    if logged_in(&state, &headers).is_none() {
+    let Some(staff) = logged_in(&state, &headers) else {
         return Ok(redirect("/login"));
-    }
+    };
     let days = (query.to - query.from).num_days();
     if !(0..MAX_EXPORT_DAYS).contains(&days) {
         return Err(AppError::BadRequest(format!(
@@ -145,8 +166,9 @@ async fn report_csv(
         |day: NaiveDate| resolve_local(state.zone, day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let to = midnight(query.to.checked_add_days(Days::new(1)).unwrap_or(query.to));
     let rows = state.store.report(midnight(query.from), to).await?;
-    let body = view::csv(&rows, state.zone, state.clock.now(), separator);
-    let name = format!("afspraken-{}-{}.csv", query.from, query.to);
+    let body = view::csv(&rows, state.zone, state.clock.now(), separator, staff.language);
+    let stem = texts::tr(staff.language, "afspraken", "appointments");
+    let name = format!("{stem}-{}-{}.csv", query.from, query.to);
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -212,7 +234,17 @@ async fn login_form(State(state): State<ReportState>, headers: HeaderMap) -> Res
     if logged_in(&state, &headers).is_some() {
         return redirect("/report");
     }
-    html(LoginPage { practice: &state.practice, error: false }.render())
+    let t = texts::page(browser_language(&state, &headers));
+    html(LoginPage { t, practice: &state.practice, error: false }.render())
+}
+
+/// The language a browser asks for, among Dutch and English; the report's otherwise.
+fn browser_language(state: &ReportState, headers: &HeaderMap) -> Language {
+    headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(Language::from_accept_language)
+        .unwrap_or(state.language)
 }
 
 #[derive(Deserialize)]
@@ -221,13 +253,18 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(state): State<ReportState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let t = texts::page(browser_language(&state, &headers));
     let accounts = state.accounts.clone();
     let name = form.name.trim().to_string();
     let now = state.clock.now();
     if !state.lockout.allows(&name, now) {
         warn!("staff login refused: too many failed attempts for this name");
-        let page = LoginPage { practice: &state.practice, error: true }.render();
+        let page = LoginPage { t, practice: &state.practice, error: true }.render();
         return (StatusCode::TOO_MANY_REQUESTS, html(page)).into_response();
     }
     let check_name = name.clone();
@@ -238,7 +275,7 @@ async fn login(State(state): State<ReportState>, Form(form): Form<LoginForm>) ->
     if !ok {
         warn!("failed staff login");
         state.lockout.failed(&name, now);
-        let page = LoginPage { practice: &state.practice, error: true }.render();
+        let page = LoginPage { t, practice: &state.practice, error: true }.render();
         return (StatusCode::UNAUTHORIZED, html(page)).into_response();
     }
     state.lockout.succeeded(&name);
@@ -292,6 +329,63 @@ async fn mark_by_phone(
     Ok(back_to(form.date))
 }
 
+#[derive(Deserialize)]
+struct ResendForm {
+    csrf: String,
+    date: NaiveDate,
+}
+
+/// Staff send an appointment's last reminder again (see [`actions::resend`]).
+async fn resend(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Path(appointment): Path<i64>,
+    Form(form): Form<ResendForm>,
+) -> Result<Response, AppError> {
+    let Some(staff) = form_staff(&state, &headers, &form.csrf)? else {
+        return Ok(redirect("/login"));
+    };
+    match actions::resend(&state.store, appointment, &staff.name, state.clock.now()).await {
+        Ok(id) => {
+            info!(staff = %staff.name, appointment, message = id, "reminder sent again");
+            state.dispatch_wake.notify_one();
+        }
+        Err(actions::ResendError::Store(e)) => return Err(e.into()),
+        // a colleague was first, or the page was stale: the day shows how it stands
+        Err(e) => info!(staff = %staff.name, appointment, "nothing to send again: {e}"),
+    }
+    Ok(back_to(form.date))
+}
+
+#[derive(Deserialize)]
+struct WhyQuery {
+    /// The day the link was on, to go back to.
+    date: Option<NaiveDate>,
+}
+
+/// Why an appointment got the messages it got — `reminderd explain` — and what staff
+/// did about it.
+async fn why(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Path(appointment): Path<i64>,
+    Query(query): Query<WhyQuery>,
+) -> Result<Response, AppError> {
+    let Some(staff) = logged_in(&state, &headers) else {
+        return Ok(redirect("/login"));
+    };
+    let Some(found) = state.store.appointment(appointment).await? else {
+        return Err(AppError::NotFound(format!("there is no appointment {appointment}")));
+    };
+    let day = query.date.unwrap_or_else(|| found.starts_at.with_timezone(&state.zone).date_naive());
+    let planning =
+        crate::rules::Planning { rules: &state.rules, zone: state.zone, workdays: &state.workdays };
+    let explanation = crate::inspect::explain(&state.store, planning, found).await?;
+    let audit = state.store.audit_for(appointment).await?;
+    let page = WhyPage::new(staff.language, &state.practice, day, &explanation, &audit, state.zone);
+    Ok(html(page.render()))
+}
+
 /// The staff member who posted a form: `None` when not logged in (go to the login
 /// page), refused when the form lacks this session's CSRF token.
 fn form_staff(
@@ -317,6 +411,8 @@ struct Staff {
     name: String,
     /// The session cookie's value (its CSRF token is derived from it).
     session: String,
+    /// The language of their pages.
+    language: Language,
 }
 
 /// The staff member of a valid session, if the request carries one and the account
@@ -325,11 +421,9 @@ fn logged_in(state: &ReportState, headers: &HeaderMap) -> Option<Staff> {
     let value =
         headers.get_all(COOKIE).iter().filter_map(|h| h.to_str().ok()).find_map(cookie_value)?;
     let name = state.sessions.verify(value, state.clock.now())?;
-    state
-        .accounts
-        .iter()
-        .any(|a| a.name == name)
-        .then(|| Staff { name, session: value.to_string() })
+    let account = state.accounts.iter().find(|a| a.name == name)?;
+    let language = account.language.unwrap_or(state.language);
+    Some(Staff { name, session: value.to_string(), language })
 }
 
 fn redirect(to: &'static str) -> Response {

@@ -17,6 +17,8 @@ pub const COOKIE: &str = "reminderd_session";
 pub struct StaffAccount {
     pub name: String,
     pub password_hash: String,
+    /// The language of this user's pages, if not the report's.
+    pub language: Option<crate::domain::Language>,
 }
 
 /// Hashes a password for the config (`reminderd hash-password`).
@@ -163,6 +165,7 @@ mod tests {
         let accounts = vec![StaffAccount {
             name: "balie".into(),
             password_hash: hash_password("geheim").unwrap(),
+            language: None,
         }];
         assert!(check_login(&accounts, "balie", "geheim"));
         assert!(!check_login(&accounts, "balie", "Geheim"));

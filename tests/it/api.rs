@@ -20,7 +20,7 @@ pub(crate) fn start() -> DateTime<Utc> {
 }
 
 /// The morning before: the 24-hour reminder is due at 08:30 UTC.
-fn morning_before() -> DateTime<Utc> {
+pub(crate) fn morning_before() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 13, 6, 0, 0).unwrap()
 }
 
@@ -78,7 +78,7 @@ async fn reminder_sent(app: &TestApp) -> Value {
 }
 
 /// The daemon after the 24-hour reminder went out; with the request Meta received.
-async fn app_with_sent_reminder() -> (TestApp, Value) {
+pub(crate) async fn app_with_sent_reminder() -> (TestApp, Value) {
     let app = spawn_app(&feed(start()), morning_before()).await;
     mount_accepting(&app).await;
     let request = reminder_sent(&app).await;
@@ -712,6 +712,7 @@ async fn the_report_exports_as_csv_for_a_dutch_excel() {
             "locatie",
             "herinnering",
             "antwoord",
+            "sinds",
             "opmerking"
         ]
     );

@@ -142,8 +142,11 @@ fn hash_password_reads_stdin_and_prints_an_argon2_hash() {
     let out = child.wait_with_output().unwrap();
     let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    let account =
-        reminderd::report::session::StaffAccount { name: "x".into(), password_hash: hash };
+    let account = reminderd::report::session::StaffAccount {
+        name: "x".into(),
+        password_hash: hash,
+        language: None,
+    };
     assert!(reminderd::report::session::check_login(std::slice::from_ref(&account), "x", "geheim"));
 }
 

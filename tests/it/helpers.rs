@@ -36,6 +36,8 @@ friday = "09:00-12:00"
 pub const API_TOKEN: &str = "test consent api token, long enough for the config";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const STAFF: (&str, &str) = ("balie", "correct horse battery staple");
+/// A second staff member, who reads the pages in English (same password).
+pub const STAFF_EN: &str = "reception";
 
 /// The environment variable naming an admin URL of a PostgreSQL server; without it
 /// the PostgreSQL half of the tests is skipped (and says so).
@@ -246,7 +248,10 @@ secret_key = "{SECRET_KEY}"
 api_token = "{API_TOKEN}"
 [report]
 secure_cookie = false
-users = [{{ name = "{staff}", password_hash = "{hash}" }}]
+users = [
+    {{ name = "{staff}", password_hash = "{hash}" }},
+    {{ name = "{STAFF_EN}", password_hash = "{hash}", language = "en" }},
+]
 {RESCHEDULE}
 {extra}
 "#,
@@ -364,10 +369,15 @@ impl TestApp {
 
     /// Logs in as the staff user; returns the session cookie.
     pub async fn login(&self, password: &str) -> Option<String> {
+        self.login_as(STAFF.0, password).await
+    }
+
+    /// Logs in as staff member `name`; returns the session cookie.
+    pub async fn login_as(&self, name: &str, password: &str) -> Option<String> {
         let response = self
             .http
             .post(self.url("/login"))
-            .form(&[("name", STAFF.0), ("password", password)])
+            .form(&[("name", name), ("password", password)])
             .send()
             .await
             .expect("login request");

@@ -11,6 +11,7 @@ mod feeds;
 mod helpers;
 mod ingest;
 mod privacy;
+mod report;
 mod reschedule;
 mod rules;
 mod store;
