@@ -57,13 +57,17 @@ async fn run(per_day: usize, requests: usize) {
     let addr = app.local_addr();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.serve_until_stopped(shutdown.clone()));
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = http.get(format!("http://{addr}/login")).send().await.unwrap();
+    let nonce = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap();
+    let nonce = nonce.to_string();
+    let html = form.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
     let login = http
         .post(format!("http://{addr}/login"))
-        .form(&[("name", "balie"), ("password", PASSWORD)])
+        .header("cookie", nonce)
+        .form(&[("name", "balie"), ("password", PASSWORD), ("csrf", csrf)])
         .send()
         .await
         .unwrap();
@@ -129,7 +133,10 @@ async fn seed(store: &Store, url: &str, per_day: usize) {
                 location: Some(format!("Locatie {}", i % 4)),
                 calendar: format!("behandelaar-{}", i % 17),
                 customer_name: Some(format!("Klant {i} van dag {day}")),
-                customer_phone: Some(format!("+3161{:07}", (day as usize * per_day + i) % 10_000_000)),
+                customer_phone: Some(format!(
+                    "+3161{:07}",
+                    (day as usize * per_day + i) % 10_000_000
+                )),
                 phone_is_mobile: true,
                 customer_email: None,
                 contact_problem: None,

@@ -32,7 +32,9 @@ use crate::reschedule::settings::OutcomeTemplates;
 use crate::reschedule::staff::{DecideError, Verdict, Voice, decide};
 use crate::rules::{RuleSet, WorkCalendar};
 use crate::store::Store;
-use session::{Lockout, Sessions, StaffAccount, check_login, cookie_value};
+use session::{
+    LOGIN_COOKIE, Lockout, Sessions, StaffAccount, check_login, cookie_value, named_cookie,
+};
 use view::{LoginPage, ReportPage, WhyPage};
 
 /// What the report needs.
@@ -234,8 +236,25 @@ async fn login_form(State(state): State<ReportState>, headers: HeaderMap) -> Res
     if logged_in(&state, &headers).is_some() {
         return redirect("/report");
     }
-    let t = texts::page(browser_language(&state, &headers));
-    html(LoginPage { t, practice: &state.practice, error: false }.render())
+    login_page(&state, &headers, StatusCode::OK, None)
+}
+
+/// The login form with a fresh CSRF nonce (in its cookie and its hidden field).
+fn login_page(
+    state: &ReportState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<fn(&texts::PageTexts) -> &'static str>,
+) -> Response {
+    let t = texts::page(browser_language(state, headers));
+    let error = error.map(|e| e(t)).unwrap_or_default();
+    let (nonce, csrf) = state.sessions.login_nonce();
+    let page = LoginPage { t, practice: &state.practice, csrf: &csrf, error }.render();
+    let mut response = (status, html(page)).into_response();
+    if let Ok(cookie) = state.sessions.set_login_cookie(&nonce).parse() {
+        response.headers_mut().insert(SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The language a browser asks for, among Dutch and English; the report's otherwise.
@@ -251,6 +270,9 @@ fn browser_language(state: &ReportState, headers: &HeaderMap) -> Language {
 struct LoginForm {
     name: String,
     password: String,
+    /// The token of the login form's nonce cookie.
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn login(
@@ -258,14 +280,26 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let t = texts::page(browser_language(&state, &headers));
+    let nonce = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .find_map(|h| named_cookie(h, LOGIN_COOKIE));
+    if !nonce.is_some_and(|n| state.sessions.check_login_csrf(n, &form.csrf)) {
+        warn!("a login without its form's CSRF token; refused");
+        return login_page(&state, &headers, StatusCode::FORBIDDEN, Some(|t| t.form_expired));
+    }
     let accounts = state.accounts.clone();
     let name = form.name.trim().to_string();
     let now = state.clock.now();
     if !state.lockout.allows(&name, now) {
         warn!("staff login refused: too many failed attempts for this name");
-        let page = LoginPage { t, practice: &state.practice, error: true }.render();
-        return (StatusCode::TOO_MANY_REQUESTS, html(page)).into_response();
+        return login_page(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(|t| t.log_in_failed),
+        );
     }
     let check_name = name.clone();
     let ok =
@@ -275,8 +309,7 @@ async fn login(
     if !ok {
         warn!("failed staff login");
         state.lockout.failed(&name, now);
-        let page = LoginPage { t, practice: &state.practice, error: true }.render();
-        return (StatusCode::UNAUTHORIZED, html(page)).into_response();
+        return login_page(&state, &headers, StatusCode::UNAUTHORIZED, Some(|t| t.log_in_failed));
     }
     state.lockout.succeeded(&name);
     info!(staff = %name, "staff login");
@@ -288,12 +321,24 @@ async fn login(
     response
 }
 
-async fn logout(State(state): State<ReportState>) -> Response {
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<ReportState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, AppError> {
+    // refused without this session's token; without a session there is nothing to end
+    form_staff(&state, &headers, &form.csrf)?;
     let mut response = redirect("/login");
     if let Ok(cookie) = state.sessions.clear_cookie().parse() {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::keys::Key;
 
 pub const COOKIE: &str = "reminderd_session";
+/// The login form's cookie: a random nonce its CSRF token is bound to, so a page of
+/// another site cannot post a login (and log a browser in to another account).
+pub const LOGIN_COOKIE: &str = "reminderd_login";
 
 /// A staff member allowed to log in.
 #[derive(Clone, Debug)]
@@ -97,6 +100,26 @@ impl Sessions {
             .is_ok_and(|tag| self.csrf.verify(session.as_bytes(), &tag, CSRF_TAG))
     }
 
+    /// A fresh nonce for a login form, and the token its form carries.
+    pub fn login_nonce(&self) -> (String, String) {
+        let nonce = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>());
+        let token = self.csrf_token(&format!("login:{nonce}"));
+        (nonce, token)
+    }
+
+    /// Whether `token` is the CSRF token of the login form that set `nonce`.
+    pub fn check_login_csrf(&self, nonce: &str, token: &str) -> bool {
+        self.check_csrf(&format!("login:{nonce}"), token)
+    }
+
+    /// The `Set-Cookie` header value carrying a login form's nonce (for ten minutes).
+    pub fn set_login_cookie(&self, nonce: &str) -> String {
+        format!(
+            "{LOGIN_COOKIE}={nonce}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=600{}",
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+
     /// The `Set-Cookie` header value for a new session.
     pub fn set_cookie(&self, value: &str) -> String {
         format!(
@@ -117,7 +140,12 @@ impl Sessions {
 
 /// The session cookie's value from a `Cookie` header.
 pub fn cookie_value(header: &str) -> Option<&str> {
-    header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
+    named_cookie(header, COOKIE)
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn named_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
 /// Failed logins per account name: after [`Lockout::MAX_FAILURES`] within
@@ -158,6 +186,27 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-10-14T08:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_login_token_belongs_to_its_own_form_only() {
+        let sessions =
+            Sessions::new(b"a secret key long enough for a test", chrono::Duration::hours(1), true);
+        let (nonce, token) = sessions.login_nonce();
+        let (other, other_token) = sessions.login_nonce();
+        assert_ne!(nonce, other);
+        assert!(sessions.check_login_csrf(&nonce, &token));
+        assert!(!sessions.check_login_csrf(&nonce, &other_token));
+        assert!(!sessions.check_login_csrf(&other, &token));
+        assert!(!sessions.check_login_csrf(&nonce, ""));
+        // a session's own token is not a login token, nor the other way round
+        assert!(!sessions.check_csrf(&nonce, &token));
+        let cookie = sessions.set_login_cookie(&nonce);
+        assert!(cookie.contains("HttpOnly; SameSite=Strict") && cookie.ends_with("; Secure"));
+        assert_eq!(
+            named_cookie(&format!("a=1; {LOGIN_COOKIE}={nonce}"), LOGIN_COOKIE),
+            Some(&*nonce)
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct PageTexts {
     pub log_in: &'static str,
     pub log_in_hint: &'static str,
     pub log_in_failed: &'static str,
+    pub form_expired: &'static str,
     pub name: &'static str,
     pub password: &'static str,
     // the day
@@ -68,6 +69,7 @@ pub static NL: PageTexts = PageTexts {
     log_in: "Inloggen",
     log_in_hint: "Log in om de afspraken van vandaag te zien.",
     log_in_failed: "Naam of wachtwoord klopt niet.",
+    form_expired: "Het formulier was verlopen; probeer het opnieuw.",
     name: "Naam",
     password: "Wachtwoord",
     appointments_title: "Afspraken",
@@ -114,6 +116,7 @@ pub static EN: PageTexts = PageTexts {
     log_in: "Log in",
     log_in_hint: "Log in to see today's appointments.",
     log_in_failed: "Wrong name or password.",
+    form_expired: "The form had expired; please try again.",
     name: "Name",
     password: "Password",
     appointments_title: "Appointments",

@@ -17,7 +17,10 @@ use crate::store::{AuditEntry, ReportRow};
 pub struct LoginPage<'a> {
     pub t: &'static PageTexts,
     pub practice: &'a str,
-    pub error: bool,
+    /// Bound to the form's nonce cookie.
+    pub csrf: &'a str,
+    /// Why the last try failed (empty: it did not).
+    pub error: &'a str,
 }
 
 #[derive(Template)]

@@ -372,12 +372,15 @@ impl TestApp {
         self.login_as(STAFF.0, password).await
     }
 
-    /// Logs in as staff member `name`; returns the session cookie.
+    /// Logs in as staff member `name` through the login form, as a browser does (its
+    /// nonce cookie and CSRF token); returns the session cookie.
     pub async fn login_as(&self, name: &str, password: &str) -> Option<String> {
+        let (nonce, csrf) = self.login_form().await;
         let response = self
             .http
             .post(self.url("/login"))
-            .form(&[("name", name), ("password", password)])
+            .header("cookie", nonce)
+            .form(&[("name", name), ("password", password), ("csrf", &csrf)])
             .send()
             .await
             .expect("login request");
@@ -385,8 +388,17 @@ impl TestApp {
             .headers()
             .get("set-cookie")
             .and_then(|v| v.to_str().ok())
+            .filter(|c| c.starts_with("reminderd_session="))
             .and_then(|c| c.split(';').next())
             .map(str::to_string)
+    }
+
+    /// Opens the login form: its nonce cookie (`name=value`) and its CSRF token.
+    pub async fn login_form(&self) -> (String, String) {
+        let form = self.http.get(self.url("/login")).send().await.expect("the login form");
+        let nonce = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap();
+        let nonce = nonce.to_string();
+        (nonce, csrf_of(&form.text().await.unwrap()))
     }
 }
 

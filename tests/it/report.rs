@@ -186,3 +186,37 @@ async fn staff_who_read_english_get_the_pages_and_the_export_in_english() {
     let cookie = app.login(STAFF.1).await.expect("a session cookie");
     assert!(day_page(&app, &cookie).await.contains("geen antwoord"));
 }
+
+#[tokio::test]
+async fn a_login_or_logout_from_another_page_than_ours_is_refused() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    let post_login = |cookie: Option<String>, csrf: String| {
+        let mut request = app.http.post(app.url("/login"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.form(&[("name", STAFF.0), ("password", STAFF.1), ("csrf", &csrf)]).send()
+    };
+    // the right password, but no form of ours behind it
+    let bare = post_login(None, String::new()).await.unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    assert!(bare.text().await.unwrap().contains("Het formulier was verlopen"));
+    let (nonce, csrf) = app.login_form().await;
+    let (other_nonce, _) = app.login_form().await;
+    let forged = post_login(Some(other_nonce), csrf.clone()).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "another form's token");
+    let ok = post_login(Some(nonce), csrf).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers()["location"], "/report");
+
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let html = day_page(&app, &cookie).await;
+    let logout = |csrf: &str| {
+        app.http.post(app.url("/logout")).header("cookie", &cookie).form(&[("csrf", csrf)]).send()
+    };
+    assert_eq!(logout("forged").await.unwrap().status(), StatusCode::FORBIDDEN);
+    day_page(&app, &cookie).await;
+    let out = logout(&csrf_of(&html)).await.unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+}
