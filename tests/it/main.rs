@@ -3,6 +3,7 @@
 //! line.
 
 mod api;
+mod browser;
 mod cli;
 mod consent;
 mod database;

@@ -17,7 +17,7 @@ fn key() -> PayloadKey {
 }
 
 /// A real list-reply webhook (pywa's fixture) choosing the row `row_id`.
-fn choice_body(row_id: &str, context_id: &str, id: &str, at: DateTime<Utc>) -> String {
+pub(crate) fn choice_body(row_id: &str, context_id: &str, id: &str, at: DateTime<Utc>) -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/conformance/whatsapp/webhooks/interactive_list_reply_pywa.json"
