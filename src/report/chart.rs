@@ -91,12 +91,28 @@ pub fn svg(rates: &[DayRate], language: crate::domain::Language) -> String {
          <line x1=\"{PAD}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" class=\"axis\"/>\
          <polyline class=\"confirmed\" points=\"{confirmed}\" fill=\"none\" stroke-width=\"2\"/>\
          <polyline class=\"none\" points=\"{none}\" fill=\"none\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/>\
-         </svg>",
+         {dots}</svg>",
         bottom = HEIGHT - PAD,
         right = WIDTH - PAD,
         confirmed = points(|r| r.confirmed),
         none = points(|r| r.no_answer),
+        dots =
+            dots("confirmed", &points(|r| r.confirmed)) + &dots("none", &points(|r| r.no_answer)),
     )
+}
+
+/// A dot on each point of a series, so a day alone (no line to draw) still shows.
+fn dots(class: &str, points: &str) -> String {
+    let mut out = String::new();
+    for point in points.split_whitespace() {
+        if let Some((x, y)) = point.split_once(',') {
+            let _ = write!(
+                out,
+                "<circle class=\"{class}\" cx=\"{x}\" cy=\"{y}\" r=\"2.5\" fill=\"currentColor\"/>"
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -156,5 +172,6 @@ mod tests {
         // points only on days with appointments: two per series
         let confirmed = svg.split("class=\"confirmed\" points=\"").nth(1).unwrap();
         assert_eq!(confirmed.split('"').next().unwrap().split(' ').count(), 2, "{svg}");
+        assert_eq!(svg.matches("<circle class=\"confirmed\"").count(), 2, "a dot per point: {svg}");
     }
 }

@@ -255,6 +255,11 @@ impl RowView {
         let a = &row.appointment;
         let l = |nl, en| tr(language, nl, en).to_string();
         let (reply, reply_class) = match (a.status, a.reply) {
+            // a customer's cancellation also cancels the appointment; say who did it,
+            // since staff still have to take it out of the calendar
+            (_, Reply::Cancelled) => {
+                (l("geannuleerd door klant", "cancelled by the customer"), "cancelled")
+            }
             (AppointmentStatus::Cancelled, _) => {
                 (l("geannuleerd in de agenda", "cancelled in the calendar"), "cancelled")
             }
@@ -262,9 +267,6 @@ impl RowView {
                 (l("uit de agenda verwijderd", "removed from the calendar"), "cancelled")
             }
             (_, Reply::Confirmed) => (l("bevestigd", "confirmed"), "confirmed"),
-            (_, Reply::Cancelled) => {
-                (l("geannuleerd door klant", "cancelled by the customer"), "cancelled")
-            }
             (_, Reply::Reschedule) => (reschedule_label(row, zone, now, language), "reschedule"),
             (_, Reply::None) => match &row.customer_note {
                 Some(text) => {
@@ -311,7 +313,10 @@ impl RowView {
             id: a.id,
             can_decide: a.reply == Reply::Reschedule
                 && row.reschedule_state.as_deref() == Some("requested"),
-            can_mark: upcoming && a.reply != Reply::Confirmed,
+            // an accepted new time is settled: a phone answer would be about the old one
+            can_mark: upcoming
+                && a.reply != Reply::Confirmed
+                && row.reschedule_state.as_deref() != Some("accepted"),
             can_resend: upcoming && a.reply == Reply::None && can_resend(row.reminder_state),
             to_call: upcoming && (unsettled || (a.reply != Reply::Confirmed && undelivered)),
             time: format!("{}–{}", local_time(a.starts_at, zone), local_time(a.ends_at, zone)),
