@@ -8,7 +8,7 @@ use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 
 use crate::domain::{AppointmentStatus, Reply};
-use crate::store::ReportRow;
+use crate::store::Tally;
 
 /// One day's counts, of the appointments that took place (not cancelled in the calendar).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,7 +26,7 @@ impl DayRate {
 }
 
 /// The `days` days ending with `last`, counted from `rows` (any order, any range).
-pub fn rates(rows: &[ReportRow], zone: Tz, last: NaiveDate, days: u32) -> Vec<DayRate> {
+pub fn rates(rows: &[Tally], zone: Tz, last: NaiveDate, days: u32) -> Vec<DayRate> {
     let first = last.checked_sub_days(Days::new(u64::from(days.saturating_sub(1)))).unwrap_or(last);
     let mut out: Vec<DayRate> = (0..days)
         .map(|i| DayRate {
@@ -34,8 +34,7 @@ pub fn rates(rows: &[ReportRow], zone: Tz, last: NaiveDate, days: u32) -> Vec<Da
             ..Default::default()
         })
         .collect();
-    for row in rows {
-        let a = &row.appointment;
+    for a in rows {
         if a.status != AppointmentStatus::Scheduled {
             continue;
         }
@@ -118,26 +117,9 @@ fn dots(class: &str, points: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::appointment::sample;
 
-    fn row(day: u32, reply: Reply, status: AppointmentStatus) -> ReportRow {
-        let mut a = sample();
-        a.starts_at = format!("2026-10-{day:02}T08:30:00Z").parse().unwrap();
-        a.reply = reply;
-        a.status = status;
-        ReportRow {
-            appointment: a,
-            reminder_state: None,
-            reminder_delivery: None,
-            reminder_sent_at: None,
-            reminder_error_code: None,
-            reminder_detail: None,
-            reminder_channel: None,
-            reschedule_state: None,
-            reschedule_requested: None,
-            reschedule_expires: None,
-            customer_note: None,
-        }
+    fn row(day: u32, reply: Reply, status: AppointmentStatus) -> Tally {
+        Tally { starts_at: format!("2026-10-{day:02}T08:30:00Z").parse().unwrap(), status, reply }
     }
 
     #[test]

@@ -105,12 +105,11 @@ async fn report(
     let next_day = day.checked_add_days(Days::new(1)).unwrap_or(day);
     let from = resolve_local(state.zone, day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let to = resolve_local(state.zone, next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
-    // one read for the chart's two weeks; the day shown is their end (rows come in
-    // start order)
+    let rows = &state.store.report(from, to).await?;
+    // the chart's two weeks end with the day shown
     let first = day.checked_sub_days(Days::new(13)).unwrap_or(day);
     let since = resolve_local(state.zone, first.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let weeks = state.store.report(since, to).await?;
-    let rows = &weeks[weeks.partition_point(|r| r.appointment.starts_at < from)..];
+    let weeks = state.store.tally(since, to).await?;
     let csrf = state.sessions.csrf_token(&staff.session);
     let problems = problems::problems(&state.store, &state.dispatcher, state.zone).await?;
     let mut page = ReportPage::new(

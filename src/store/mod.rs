@@ -35,7 +35,7 @@ pub use conversations::StoredConversation;
 pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
 pub use outbox::{AttemptOutcome, NewOutbox};
-pub use report::ReportRow;
+pub use report::{ReportRow, Tally};
 pub use sources::{FeedVersion, SourceState};
 pub use sqlite::{SqliteDb, SqliteTx};
 pub use templates::TemplateRecord;
