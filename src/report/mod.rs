@@ -112,7 +112,8 @@ async fn report(
     let weeks = state.store.report(since, to).await?;
     let rows = &weeks[weeks.partition_point(|r| r.appointment.starts_at < from)..];
     let csrf = state.sessions.csrf_token(&staff.session);
-    let problems = problems::problems(&state.store, &state.dispatcher, state.zone).await?;
+    let problems =
+        problems::problems(&state.store, &state.dispatcher, state.zone, staff.language).await?;
     let mut page = ReportPage::new(
         staff.language,
         &state.practice,
