@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod chart;
+pub mod morning;
 mod problems;
 pub mod session;
 pub mod texts;

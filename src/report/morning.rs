@@ -25,11 +25,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::problems::{Watch, problems_at};
+use super::texts::PageTexts;
 use super::view::{Counts, ReportPage, RowView};
 use crate::clock::Clock;
+use crate::domain::Language;
 use crate::domain::redact;
 use crate::domain::time::resolve_local;
-use crate::email::{EmailChannel, Language, MailError};
+use crate::email::{EmailChannel, MailError};
 use crate::scheduler::Dispatcher;
 use crate::scheduler::backoff::retry_delay;
 use crate::store::{Store, StoreError};
@@ -104,8 +106,10 @@ struct HtmlBody<'a> {
     v: &'a View,
 }
 
-/// What both parts show.
+/// What both parts show: the report page's words (`t`, and the rows' labels) and a
+/// few of the e-mail's own.
 struct View {
+    t: &'static PageTexts,
     en: bool,
     practice: String,
     /// The day as the report page titles it.
@@ -130,7 +134,8 @@ impl MorningReport {
         let now = self.clock.now();
         let (from, to) = day_bounds(self.zone, day);
         let rows = self.store.report(from, to).await.context("cannot read the day")?;
-        let page = ReportPage::new(&self.practice, "", "", day, &rows, self.zone, now);
+        let page =
+            ReportPage::new(self.language, &self.practice, "", "", day, &rows, self.zone, now);
         let watch = Watch {
             stopped: self.dispatcher.as_ref().and_then(Dispatcher::channel_stopped),
             messaging_limit: self.messaging_limit,
@@ -144,12 +149,9 @@ impl MorningReport {
             "" => String::new(),
             base => format!("{base}/report?date={day}"),
         };
-        let subject = if en {
-            format!("{}: appointments of {}", self.practice, page.title)
-        } else {
-            format!("{}: afspraken van {}", self.practice, page.title)
-        };
+        let subject = format!("{} {} – {}", page.t.appointments_of, page.title, self.practice);
         let view = View {
+            t: page.t,
             en,
             practice: self.practice.clone(),
             title: page.title,
@@ -355,6 +357,8 @@ mod tests {
             id: 1,
             can_decide: false,
             can_mark: true,
+            can_resend: false,
+            to_call: true,
             time: time.into(),
             customer: customer.into(),
             phone: "+316••••••78".into(),
@@ -364,6 +368,7 @@ mod tests {
             reminder_class: "ok",
             reply: "geen antwoord".into(),
             reply_class: "none",
+            since: String::new(),
             note: String::new(),
         }
     }
@@ -388,10 +393,16 @@ mod tests {
 
     fn view(en: bool, rows: Vec<RowView>, problems: Vec<String>) -> View {
         View {
+            t: super::super::texts::page(if en { Language::En } else { Language::Nl }),
             en,
             practice: "Praktijk De Linde".into(),
             title: "woensdag 14 oktober 2026".into(),
-            counts: Counts { appointments: rows.len(), no_answer: rows.len(), ..Counts::default() },
+            counts: Counts {
+                appointments: rows.len(),
+                no_answer: rows.len(),
+                to_call: rows.len(),
+                ..Counts::default()
+            },
             problems,
             groups: groups(rows),
             link: "https://afspraken.example/report?date=2026-10-14".into(),
@@ -405,6 +416,7 @@ mod tests {
         let nl = view(false, rows(), problem());
         let text = TextBody { v: &nl }.render().unwrap();
         assert!(text.contains("1 afspraken, 0 bevestigd"), "{text}");
+        assert!(text.contains("1 geen antwoord, 1 te bellen"), "{text}");
         assert!(text.contains("LET OP\n\n- WhatsApp is gestopt"), "{text}");
         assert!(text.contains("herinnering: afgeleverd di 13 okt 10:30"), "{text}");
         assert!(text.contains("Sanne <de Vries> (+316••••••78)"), "plain text is not escaped");
@@ -412,7 +424,7 @@ mod tests {
         let text = TextBody { v: &en }.render().unwrap();
         assert!(text.contains("1 appointments, 0 confirmed"), "{text}");
         assert!(text.contains("answer: geen antwoord"), "{text}");
-        assert!(!text.contains("NEEDS A PERSON"), "no problems, no heading: {text}");
+        assert!(!text.contains("ATTENTION"), "no problems, no heading: {text}");
         let html = HtmlBody { v: &en }.render().unwrap();
         assert!(html.contains("<html lang=\"en\">") && html.contains("Open the report"), "{html}");
         assert!(

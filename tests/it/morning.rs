@@ -12,8 +12,8 @@ use reminderd::store::{MorningState, NewOutbox, StoredConversation, TemplateReco
 use crate::api::answer_with_error;
 use crate::email::{Mail, Sink};
 use crate::helpers::{
-    STAFF, TestApp, TestDb, appointment_input, databases, same_database, spawn_app_with_config,
-    sqlite_db,
+    STAFF, STAFF_EN, TestApp, TestDb, appointment_input, databases, same_database,
+    spawn_app_with_config, sqlite_db,
 };
 
 const PUBLIC_URL: &str = "https://afspraken.praktijk.example";
@@ -68,7 +68,12 @@ fn morning(app: &TestApp) -> MorningReport {
 
 /// The report page of `day` as staff see it.
 async fn report_page(app: &TestApp, day: NaiveDate) -> String {
-    let cookie = app.login(STAFF.1).await.expect("logged in");
+    report_page_of(app, STAFF.0, day).await
+}
+
+/// The report page of `day` as staff member `name` sees it (`STAFF_EN` reads English).
+async fn report_page_of(app: &TestApp, name: &str, day: NaiveDate) -> String {
+    let cookie = app.login_as(name, STAFF.1).await.expect("logged in");
     app.http
         .get(app.url(&format!("/report?date={day}")))
         .header("cookie", cookie)
@@ -231,7 +236,10 @@ async fn the_morning_email_lists_the_day_in_the_words_of_the_report_page() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].to.len(), 2, "both recipients: {:?}", received[0].to);
     let mail = Mail::parse(&received[0]);
-    assert_eq!(mail.header("Subject"), "Praktijk De Linde: afspraken van woensdag 14 oktober 2026");
+    assert_eq!(
+        mail.header("Subject"),
+        "Afspraken van woensdag 14 oktober 2026 – Praktijk De Linde"
+    );
     assert_eq!(mail.header("Message-ID"), "<reminderd.morning-2026-10-14@praktijk.example>");
 
     let page = report_page(&app, day()).await;
@@ -268,8 +276,9 @@ async fn the_morning_email_lists_the_day_in_the_words_of_the_report_page() {
         assert!(body.contains(&format!("{PUBLIC_URL}/report?date=2026-10-14")), "{part}");
     }
     assert!(
-        mail.text
-            .contains("7 afspraken, 1 bevestigd, 2 geannuleerd, 1 wil verzetten, 3 geen antwoord"),
+        mail.text.contains(
+            "7 afspraken, 1 bevestigd, 2 geannuleerd, 1 wil verzetten, 3 geen antwoord, 3 te bellen"
+        ),
         "{}",
         mail.text
     );
@@ -418,6 +427,13 @@ async fn an_smtp_server_that_is_down_is_a_problem_on_every_replicas_report() {
                 "{who}: {page}"
             );
         }
+        let english = report_page_of(&replica, STAFF_EN, today).await;
+        assert!(
+            english.contains(
+                "The e-mail server (SMTP) has not been taking e-mail since Wed 14 Oct 10:30"
+            ) && english.contains("1 e-mail reminder(s) wait and are tried again"),
+            "{english}"
+        );
         // the server is back: the e-mail goes, the problem is gone
         let sink = Sink::start_on(port).await;
         app.clock.advance(Duration::hours(1));
@@ -495,6 +511,15 @@ async fn meta_holding_messages_back_for_a_limit_is_a_problem_on_the_report() {
             ),
             "{page}"
         );
+        let english = report_page_of(&app, STAFF_EN, day()).await;
+        assert!(
+            english.contains(
+                "Meta has been holding WhatsApp messages back since Tue 13 Oct 10:30: the \
+                 number sent more messages per second than Meta allows (code 130429). 1 \
+                 message(s) wait and are tried again."
+            ),
+            "{english}"
+        );
         // Meta takes it on the next try: the problem is gone
         app.graph.reset().await;
         crate::api::mount_accepting(&app).await;
@@ -552,7 +577,7 @@ async fn the_command_prints_the_email_or_sends_it_now_and_repairs_a_failed_morni
     assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
     assert!(printed.contains("To: balie@praktijk.example"), "{printed}");
     assert!(
-        printed.contains("Subject: Praktijk De Linde: afspraken van woensdag 14 oktober 2026"),
+        printed.contains("Subject: Afspraken van woensdag 14 oktober 2026 – Praktijk De Linde"),
         "{printed}"
     );
     assert!(printed.contains("09:00–09:30  Sanne de Vries (+316••••••78)"), "{printed}");
