@@ -176,6 +176,7 @@ async fn seed_day(app: &TestApp) {
     }
     tx.set_reply(ids[0], Reply::Confirmed, now).await.unwrap();
     tx.set_reply(ids[1], Reply::Cancelled, now).await.unwrap();
+    tx.set_appointment_status(ids[1], AppointmentStatus::Cancelled, now).await.unwrap();
     tx.set_reply(ids[3], Reply::Reschedule, now).await.unwrap();
     let asked = Utc.with_ymd_and_hms(2026, 10, 15, 7, 0, 0).unwrap();
     let slot = Slot { start: asked, end: asked + Duration::minutes(30), label: None };
