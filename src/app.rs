@@ -31,6 +31,7 @@ use crate::import::fetch::Fetcher;
 use crate::import::runner::{ImportOptions, Importer, SourceSpec};
 use crate::import::sync::{VanishGuard, replan_upcoming};
 use crate::ops::health::{self, HealthState};
+use crate::report::morning::MorningReport;
 use crate::report::session::{Sessions, StaffAccount};
 use crate::report::{self, ReportState};
 use crate::rules::RuleSet;
@@ -56,6 +57,8 @@ pub struct Services {
     pub sources: Vec<SourceSpec>,
     /// The nightly purge of old personal data.
     pub retention: crate::privacy::Retention,
+    /// The morning e-mail to staff, when `report.morning.enabled`.
+    pub morning: Option<MorningReport>,
 }
 
 /// A built daemon, bound but not yet serving.
@@ -108,6 +111,8 @@ impl Application {
         // what Meta says about the templates: heard by the processor, read by the
         // dispatcher
         let templates = Arc::new(TemplateBook::default());
+        // one SMTP transport, for the reminders and the morning e-mail
+        let email = email_channel(settings, &secret)?;
         templates.load(store.templates().await.context("cannot read the templates' state")?);
         let dispatcher = Dispatcher::new(
             store.clone(),
@@ -135,7 +140,7 @@ impl Application {
             },
         )
         .with_templates(templates.clone())
-        .with_email(email_channel(settings, &secret)?);
+        .with_email(email.clone());
         let importer = Importer::new(
             store.clone(),
             clock.clone(),
@@ -265,6 +270,12 @@ impl Application {
             zone,
             at: settings.privacy.purge_at,
         };
+        let morning = if settings.report.morning.enabled {
+            let dispatcher = Some(dispatcher.clone());
+            Some(morning_report(settings, store.clone(), clock.clone(), email, dispatcher)?)
+        } else {
+            None
+        };
         let services = Services {
             store,
             clock,
@@ -275,6 +286,7 @@ impl Application {
             ingest,
             sources,
             retention,
+            morning,
         };
         Ok(Application {
             listener,
@@ -337,6 +349,14 @@ impl Application {
                     tracing::error!(error.cause_chain = ?e, "the retention scheduler stopped");
                 }
             });
+            if let Some(morning) = services.morning.clone() {
+                let stop = shutdown.clone();
+                tracker.spawn(async move {
+                    if let Err(e) = morning.run(stop).await {
+                        tracing::error!(error.cause_chain = ?e, "the morning e-mail's scheduler stopped");
+                    }
+                });
+            }
             let importer = services.importer.clone();
             let sources = services.sources.clone();
             let stop = shutdown.clone();
@@ -370,8 +390,38 @@ pub fn feed_auth(source: &crate::config::SourceSettings) -> Option<FeedAuth> {
     }
 }
 
+/// The morning e-mail of `[report.morning]`, sent through `email` (the daemon's one
+/// SMTP transport; `None` when e-mail is off: then it can only be printed).
+pub fn morning_report(
+    settings: &Settings,
+    store: Store,
+    clock: Clock,
+    email: Option<Arc<crate::email::EmailChannel>>,
+    dispatcher: Option<Dispatcher>,
+) -> anyhow::Result<MorningReport> {
+    let m = &settings.report.morning;
+    let recipients = m
+        .recipients
+        .iter()
+        .map(|r| crate::email::mailbox(r).context("report.morning.recipients: not an address"))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(MorningReport {
+        store,
+        clock,
+        zone: settings.business.time_zone,
+        practice: settings.business.name.clone(),
+        at: m.at,
+        recipients,
+        language: m.language,
+        public_url: settings.email.base_url().to_string(),
+        email,
+        dispatcher,
+        messaging_limit: settings.whatsapp.messaging_limit,
+    })
+}
+
 /// The e-mail channel, when `email.enabled`.
-fn email_channel(
+pub fn email_channel(
     settings: &Settings,
     secret: &[u8],
 ) -> anyhow::Result<Option<Arc<crate::email::EmailChannel>>> {

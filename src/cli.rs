@@ -1,5 +1,5 @@
 //! The command line: `serve`, `demo`, `migrate`, `check-config`, `version`,
-//! `hash-password`, `simulate-tap`, `preview`, `plan` and `explain`. Each command reads
+//! `hash-password`, `simulate-tap`, `preview`, `plan`, `explain` and `morning-report`. Each command reads
 //! the settings it needs and hands plain values to the library.
 
 use std::io::Read;
@@ -62,6 +62,10 @@ pub enum Command {
     /// The consent ledger: who agreed to reminders on which channel.
     #[command(subcommand)]
     Consent(ConsentCommand),
+    /// Send the staff's morning e-mail (the day's list and the problems) now, to the
+    /// recipients of [report.morning], through the SMTP server of [email]: to test the
+    /// setup, or to send a morning e-mail that failed. The scheduled one still goes.
+    MorningReport(MorningArgs),
     /// Erase one person's personal data (GDPR): their appointments' contact details,
     /// their messages' texts, their consent records' addresses and evidence, and the
     /// webhook deliveries that name them. Without --yes, only shows whom it would erase.
@@ -146,6 +150,16 @@ pub enum TemplatesCommand {
     Sync,
     /// Show each template the rules use with its status, category and quality at Meta.
     Status,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MorningArgs {
+    /// The day (YYYY-MM-DD; default: today in the business zone).
+    #[arg(long)]
+    pub date: Option<chrono::NaiveDate>,
+    /// Print the e-mail instead of sending it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -291,6 +305,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?.block_on(consent(settings, command))
         }
+        Command::MorningReport(args) => {
+            let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
+            runtime()?.block_on(morning_report(settings, args))
+        }
         Command::Reschedule(args) => {
             let Some(settings) = settings(config) else { return Ok(ExitCode::from(2)) };
             runtime()?
@@ -390,6 +408,47 @@ async fn consent(settings: Settings, command: ConsentCommand) -> anyhow::Result<
     };
     store.close().await;
     Ok(code)
+}
+
+async fn morning_report(settings: Settings, args: MorningArgs) -> anyhow::Result<ExitCode> {
+    let store = existing_store(&settings).await?;
+    store.migrate().await.context("cannot migrate the database")?;
+    let secret = settings.security.secret_key.as_ref().context("security.secret_key is not set")?;
+    let email = crate::app::email_channel(&settings, secret.expose_secret().as_bytes())?;
+    if email.is_none() && !args.dry_run {
+        eprintln!(
+            "email.enabled is false: the morning e-mail goes through the SMTP server of \
+             [email] (--dry-run prints it)"
+        );
+        store.close().await;
+        return Ok(ExitCode::from(2));
+    }
+    let clock = Clock::system();
+    let day = args
+        .date
+        .unwrap_or_else(|| clock.now().with_timezone(&settings.business.time_zone).date_naive());
+    let morning = crate::app::morning_report(&settings, store.clone(), clock, email, None)?;
+    let result = if args.dry_run {
+        morning.render(day).await.map(|mail| {
+            let to: Vec<String> = morning.recipients.iter().map(ToString::to_string).collect();
+            println!("To: {}\nSubject: {}\n\n{}", to.join(", "), mail.subject, mail.text);
+        })
+    } else {
+        morning.send_by_hand(day).await.map(|()| {
+            println!(
+                "the morning e-mail of {day} was sent to {} recipient(s)",
+                morning.recipients.len()
+            );
+        })
+    };
+    store.close().await;
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("the morning e-mail of {day}: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn forget(settings: Settings, who: String, yes: bool) -> anyhow::Result<ExitCode> {

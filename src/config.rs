@@ -276,6 +276,51 @@ pub struct ReportSettings {
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
     pub secure_cookie: bool,
+    pub morning: MorningSettings,
+}
+
+/// `[report.morning]`: the day's list and the problems by e-mail to staff each morning,
+/// through `[email]`'s SMTP server.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MorningSettings {
+    pub enabled: bool,
+    /// When it goes, in the business zone ("HH:MM").
+    #[serde(deserialize_with = "de_time_of_day", serialize_with = "ser_time_of_day")]
+    pub at: chrono::NaiveTime,
+    /// Who gets it: `balie@praktijk.nl` or `Balie <balie@praktijk.nl>`.
+    pub recipients: Vec<String>,
+    pub language: crate::email::Language,
+}
+
+impl MorningSettings {
+    /// What is wrong, as (key under `report.morning.`, problem).
+    pub fn problems(&self, email_enabled: bool) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        for (i, r) in self.recipients.iter().enumerate() {
+            if r.trim().parse::<lettre::message::Mailbox>().is_err() {
+                problems.push((
+                    format!("recipients.{i}"),
+                    format!("`{r}` is not an e-mail address like `balie@praktijk.nl`"),
+                ));
+            }
+        }
+        if self.enabled && self.recipients.is_empty() {
+            problems.push((
+                "recipients".into(),
+                "required when report.morning.enabled = true: who gets the e-mail".into(),
+            ));
+        }
+        if self.enabled && !email_enabled {
+            problems.push((
+                "enabled".into(),
+                "needs email.enabled = true: the morning e-mail goes through [email]'s SMTP \
+                 server"
+                    .into(),
+            ));
+        }
+        problems
+    }
 }
 
 /// A staff member who may log in to the report.
@@ -500,6 +545,9 @@ impl Settings {
         }
         for (key, e) in self.email.problems() {
             bad(&format!("email.{key}"), e);
+        }
+        for (key, e) in self.report.morning.problems(self.email.enabled) {
+            bad(&format!("report.morning.{key}"), e);
         }
         if !(self.whatsapp.base_url.starts_with("http://")
             || self.whatsapp.base_url.starts_with("https://"))
@@ -896,6 +944,38 @@ mod tests {
             jail.set_env("REMINDERD_WHATSAPP__CHANNEL", "log");
             jail.set_env("REMINDERD_SECURITY__SECRET_KEY", KEY);
             Settings::load(None).expect("valid");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_morning_email_needs_valid_recipients_and_an_smtp_server() {
+        Jail::expect_with(|jail| {
+            minimal_env(jail);
+            let loaded = Settings::load(None).expect("valid");
+            let m = &loaded.settings.report.morning;
+            assert!(!m.enabled, "off until recipients are set");
+            assert_eq!(m.at, chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap());
+            jail.create_file(
+                "r.toml",
+                "[report.morning]\nenabled = true\nrecipients = [\"balie@praktijk.nl\", \"balie\"]\n",
+            )?;
+            let err = load_err(Some("r.toml"));
+            assert!(
+                err.contains("report.morning.recipients.1") && err.contains("`balie`"),
+                "{err}"
+            );
+            assert!(
+                err.contains("report.morning.enabled") && err.contains("email.enabled"),
+                "{err}"
+            );
+            assert!(err.contains("r.toml"), "{err}");
+            jail.create_file("e.toml", "[report.morning]\nenabled = true\n")?;
+            let err = load_err(Some("e.toml"));
+            assert!(err.contains("report.morning.recipients: required"), "{err}");
+            jail.create_file("t.toml", "[report.morning]\nat = \"7 uur\"\n")?;
+            let err = load_err(Some("t.toml"));
+            assert!(err.contains("report.morning.at"), "{err}");
             Ok(())
         });
     }

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod chart;
+pub mod morning;
 mod problems;
 pub mod session;
 pub mod texts;
@@ -111,7 +112,8 @@ async fn report(
     let since = resolve_local(state.zone, first.and_hms_opt(0, 0, 0).unwrap_or_default());
     let weeks = state.store.tally(since, to).await?;
     let csrf = state.sessions.csrf_token(&staff.session);
-    let problems = problems::problems(&state.store, &state.dispatcher, state.zone).await?;
+    let problems =
+        problems::problems(&state.store, &state.dispatcher, state.zone, staff.language).await?;
     let mut page = ReportPage::new(
         staff.language,
         &state.practice,

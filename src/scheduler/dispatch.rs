@@ -193,6 +193,16 @@ impl Dispatcher {
         self.gate.stopped()
     }
 
+    /// Meta's messaging limit as configured (`None`: unlimited), for staff.
+    pub fn messaging_limit(&self) -> Option<u32> {
+        self.reach.limit()
+    }
+
+    /// The clock it sends by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// Runs until `shutdown`, waking every poll interval or when `wake` is notified.
     /// Messages being sent when shutdown comes are finished; claimed ones not yet
     /// started are handed back to the queue.

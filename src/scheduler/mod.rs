@@ -1,7 +1,7 @@
 //! Sending what is due: the dispatcher that drains the outbox into the channels, with
 //! its retry policy.
 
-mod backoff;
+pub(crate) mod backoff;
 pub mod channel;
 pub mod dispatch;
 pub mod limits;

@@ -12,6 +12,7 @@ mod conversations;
 mod customers;
 mod erase;
 mod inbox;
+mod morning;
 mod notes;
 mod outbox;
 mod report;
@@ -19,6 +20,7 @@ mod sources;
 mod sqlite;
 mod state;
 mod templates;
+mod trouble;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,11 +36,13 @@ pub use audit::AuditEntry;
 pub use conversations::StoredConversation;
 pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
+pub use morning::{MorningRecord, MorningState};
 pub use outbox::{AttemptOutcome, NewOutbox};
 pub use report::{ReportRow, Tally};
 pub use sources::{FeedVersion, SourceState};
 pub use sqlite::{SqliteDb, SqliteTx};
 pub use templates::TemplateRecord;
+pub use trouble::{LimitTrouble, SmtpTrouble};
 
 /// Why a store call failed, shaped for the caller's next decision.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,7 @@ fn every_command_has_help() {
         "reschedule",
         "consent",
         "forget",
+        "morning-report",
     ] {
         let out = reminderd().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");

@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, TestDb, databases, spawn_app_with_config, sqlite_d
 
 /// What the sink answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Answer {
+pub(crate) enum Answer {
     Accept,
     /// 451 after the message: "try again later".
     TryLater,
@@ -28,28 +28,28 @@ enum Answer {
 
 /// A message as the SMTP server received it.
 #[derive(Clone, Debug)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) data: Vec<u8>,
 }
 
-/// An SMTP server for one test: records what it accepts.
+/// An SMTP server for one test: records what it accepts (also used by `morning`).
 #[derive(Clone)]
-struct Sink {
-    port: u16,
+pub(crate) struct Sink {
+    pub(crate) port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     answer: Arc<Mutex<Answer>>,
 }
 
 impl Sink {
-    async fn start() -> Sink {
+    pub(crate) async fn start() -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         Sink::serve(listener)
     }
 
     /// On a given port (one that refused connections until now).
-    async fn start_on(port: u16) -> Sink {
+    pub(crate) async fn start_on(port: u16) -> Sink {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         Sink::serve(listener)
     }
@@ -133,11 +133,11 @@ impl Sink {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
-    fn answer(&self, answer: Answer) {
+    pub(crate) fn answer(&self, answer: Answer) {
         *self.answer.lock().unwrap() = answer;
     }
 }
@@ -191,15 +191,15 @@ fn due() -> DateTime<Utc> {
 }
 
 /// A parsed message: headers, its text and HTML parts, and its attachments.
-struct Mail {
+pub(crate) struct Mail {
     headers: Vec<(String, String)>,
-    text: String,
-    html: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
     attachments: Vec<(String, String, String)>,
 }
 
 impl Mail {
-    fn parse(received: &Received) -> Mail {
+    pub(crate) fn parse(received: &Received) -> Mail {
         let parsed = mailparse::parse_mail(&received.data).expect("a MIME message");
         let headers =
             parsed.headers.iter().map(|h| (h.get_key(), h.get_value())).collect::<Vec<_>>();
@@ -225,7 +225,7 @@ impl Mail {
         mail
     }
 
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))

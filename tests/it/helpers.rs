@@ -81,6 +81,12 @@ pub async fn databases() -> Vec<TestDb> {
     dbs
 }
 
+/// A second handle on `db`, as another replica opens it: it neither deletes the
+/// database nor outlives the handle it came from.
+pub fn same_database(db: &TestDb) -> TestDb {
+    TestDb { url: db.url.clone(), backend: db.backend, _dir: None, pg: None }
+}
+
 pub fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
@@ -179,7 +185,7 @@ pub async fn spawn_app_on(db: TestDb, feed: &str, now: DateTime<Utc>) -> TestApp
     spawn(db, feed, now, None, "").await
 }
 
-/// [`spawn_app_on`] with more settings (TOML tables appended to the test config).
+/// [`spawn_app_on`] with more settings (TOML merged over the test config).
 pub async fn spawn_app_with_config(
     db: TestDb,
     feed: &str,
@@ -253,7 +259,6 @@ users = [
     {{ name = "{STAFF_EN}", password_hash = "{hash}", language = "en" }},
 ]
 {RESCHEDULE}
-{extra}
 "#,
         state = dir.path().display(),
         rules = rules_dir.display(),
@@ -263,7 +268,11 @@ users = [
         staff = STAFF.0,
     );
     let settings = Settings::from_figment(
-        Figment::new().merge(Toml::string(DEFAULTS)).merge(Toml::string(&toml)),
+        // `extra` merged on top, so it may add keys to the tables above
+        Figment::new()
+            .merge(Toml::string(DEFAULTS))
+            .merge(Toml::string(&toml))
+            .merge(Toml::string(extra)),
     )
     .expect("test settings are valid")
     .settings;

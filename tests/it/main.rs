@@ -11,6 +11,7 @@ mod email;
 mod feeds;
 mod helpers;
 mod ingest;
+mod morning;
 mod privacy;
 mod report;
 mod reschedule;
