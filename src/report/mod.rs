@@ -124,7 +124,7 @@ async fn report(
         state.zone,
         now,
     );
-    page = page.filtered(query.calendar.as_deref(), query.state.as_deref());
+    page = page.filtered(query.calendar.as_deref(), query.state.as_deref()).grouped();
     page.problems = problems;
     page.chart = chart::svg(&chart::rates(&weeks, state.zone, day, 14), staff.language);
     Ok(html(page.render()))

@@ -26,7 +26,7 @@ use tracing::{error, info, warn};
 
 use super::problems::{Watch, problems_at};
 use super::texts::PageTexts;
-use super::view::{Counts, ReportPage, RowView};
+use super::view::{Counts, Group, ReportPage, groups};
 use crate::clock::Clock;
 use crate::domain::Language;
 use crate::domain::redact;
@@ -119,12 +119,6 @@ struct View {
     groups: Vec<Group>,
     /// The report of the day; empty without `public_url`.
     link: String,
-}
-
-/// The appointments of one calendar and location.
-struct Group {
-    name: String,
-    rows: Vec<RowView>,
 }
 
 impl MorningReport {
@@ -330,27 +324,10 @@ fn day_bounds(zone: Tz, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     )
 }
 
-/// The rows by calendar and location, the groups in the order of their first
-/// appointment.
-fn groups(rows: Vec<RowView>) -> Vec<Group> {
-    let mut groups: Vec<Group> = Vec::new();
-    for row in rows {
-        let name = match (row.calendar.as_str(), row.location.as_str()) {
-            (calendar, "") => calendar.to_string(),
-            (calendar, location) if calendar == location => calendar.to_string(),
-            (calendar, location) => format!("{calendar} – {location}"),
-        };
-        match groups.iter_mut().find(|g| g.name == name) {
-            Some(group) => group.rows.push(row),
-            None => groups.push(Group { name, rows: vec![row] }),
-        }
-    }
-    groups
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::view::RowView;
 
     fn row(time: &str, customer: &str, calendar: &str, location: &str) -> RowView {
         RowView {

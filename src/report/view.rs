@@ -37,7 +37,10 @@ pub struct ReportPage {
     pub next: String,
     pub today: String,
     pub is_today: bool,
+    /// The rows shown, before [`ReportPage::grouped`] moves them into `groups`.
     pub rows: Vec<RowView>,
+    /// By calendar and location, as the page shows them.
+    pub groups: Vec<Group>,
     pub counts: Counts,
     /// What needs a person (a failed calendar, a paused template, WhatsApp stopped).
     pub problems: Vec<String>,
@@ -161,6 +164,38 @@ impl ReportPage {
         self.state = state.unwrap_or_default().to_string();
         self
     }
+
+    /// Moves the rows into their groups by calendar and location, as the page shows
+    /// them (the counts stay).
+    pub fn grouped(mut self) -> Self {
+        self.groups = groups(std::mem::take(&mut self.rows));
+        self
+    }
+}
+
+/// The appointments of one calendar at one location.
+#[derive(Debug)]
+pub struct Group {
+    pub name: String,
+    pub rows: Vec<RowView>,
+}
+
+/// The rows by calendar and location, the groups in the order of their first
+/// appointment.
+pub(crate) fn groups(rows: Vec<RowView>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for row in rows {
+        let name = match (row.calendar.as_str(), row.location.as_str()) {
+            (calendar, "") => calendar.to_string(),
+            (calendar, location) if calendar == location => calendar.to_string(),
+            (calendar, location) => format!("{calendar} – {location}"),
+        };
+        match groups.iter_mut().find(|g| g.name == name) {
+            Some(group) => group.rows.push(row),
+            None => groups.push(Group { name, rows: vec![row] }),
+        }
+    }
+    groups
 }
 
 /// The totals at the top of the page.
@@ -239,6 +274,7 @@ impl ReportPage {
             today: today.to_string(),
             is_today: day == today,
             rows,
+            groups: Vec::new(),
             counts,
             problems: Vec::new(),
             chart: String::new(),

@@ -9,7 +9,7 @@ use crate::api::{
     answer_with_error, app_with_sent_reminder, appointment, feed, morning_before, mount_accepting,
     start,
 };
-use crate::helpers::{STAFF, STAFF_EN, TestApp, csrf_of, spawn_app};
+use crate::helpers::{STAFF, STAFF_EN, TestApp, appointment_input, csrf_of, spawn_app};
 
 /// The report of the appointment's day as `cookie`'s staff member sees it.
 async fn day_page(app: &TestApp, cookie: &str) -> String {
@@ -219,4 +219,38 @@ async fn a_login_or_logout_from_another_page_than_ours_is_refused() {
     let out = logout(&csrf_of(&html)).await.unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn the_day_is_grouped_by_calendar_and_location_in_time_order() {
+    let app = spawn_app(&feed(start()), morning_before()).await;
+    app.import().await;
+    let store = &app.services.store;
+    let mut tx = store.begin().await.unwrap();
+    let mut early = appointment_input("fysio-1", start() - Duration::hours(1));
+    early.calendar = "fysio".into();
+    early.customer_name = Some("Kees Jansen".into());
+    let mut later = appointment_input("praktijk-2", start() + Duration::hours(2));
+    later.customer_name = Some("Anna Visser".into());
+    later.location = Some("Praktijk De Linde".into());
+    for input in [&early, &later] {
+        tx.upsert_appointment("praktijk", input, morning_before()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let cookie = app.login(STAFF.1).await.expect("a session cookie");
+    let html = day_page(&app, &cookie).await;
+    let groups: Vec<&str> = html
+        .split("<h2 class=\"group\">")
+        .skip(1)
+        .map(|g| g.split(" <span").next().unwrap())
+        .collect();
+    // in the order of each group's first appointment
+    assert_eq!(groups, ["fysio", "praktijk – Praktijk De Linde"], "{html}");
+    let fysio = html.split("<h2 class=\"group\">").nth(1).unwrap();
+    assert!(fysio.contains("Kees Jansen") && !fysio.contains("Sanne de Vries"), "{fysio}");
+    let praktijk = html.split("<h2 class=\"group\">").nth(2).unwrap();
+    let (sanne, anna) = (praktijk.find("Sanne de Vries"), praktijk.find("Anna Visser"));
+    assert!(sanne.unwrap() < anna.unwrap(), "by time within the group: {praktijk}");
+    assert!(praktijk.contains("(2)"), "{praktijk}");
 }
