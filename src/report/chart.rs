@@ -8,7 +8,7 @@ use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 
 use crate::domain::{AppointmentStatus, Reply};
-use crate::store::Tally;
+use crate::store::DayTally;
 
 /// One day's counts, of the appointments that took place (not cancelled in the calendar).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,29 +25,44 @@ impl DayRate {
     }
 }
 
-/// The `days` days ending with `last`, counted from `rows` (any order, any range).
-pub fn rates(rows: &[Tally], zone: Tz, last: NaiveDate, days: u32) -> Vec<DayRate> {
-    let first = last.checked_sub_days(Days::new(u64::from(days.saturating_sub(1)))).unwrap_or(last);
+/// The `days` days ending with `last`, from the counts of each (`DayTally::day` 0 is
+/// the first of them).
+pub fn rates(tallies: &[DayTally], last: NaiveDate, days: u32) -> Vec<DayRate> {
+    let first = first_day(last, days);
     let mut out: Vec<DayRate> = (0..days)
         .map(|i| DayRate {
             day: first.checked_add_days(Days::new(u64::from(i))),
             ..Default::default()
         })
         .collect();
-    for a in rows {
-        if a.status != AppointmentStatus::Scheduled {
+    for t in tallies {
+        if t.status != AppointmentStatus::Scheduled {
             continue;
         }
-        let day = a.starts_at.with_timezone(&zone).date_naive();
-        let Some(slot) = out.iter_mut().find(|r| r.day == Some(day)) else { continue };
-        slot.appointments += 1;
-        match a.reply {
-            Reply::Confirmed => slot.confirmed += 1,
-            Reply::None => slot.no_answer += 1,
+        let Some(slot) = out.get_mut(t.day) else { continue };
+        slot.appointments += t.count;
+        match t.reply {
+            Reply::Confirmed => slot.confirmed += t.count,
+            Reply::None => slot.no_answer += t.count,
             Reply::Cancelled | Reply::Reschedule => {}
         }
     }
     out
+}
+
+/// The first of the `days` days ending with `last`.
+pub fn first_day(last: NaiveDate, days: u32) -> NaiveDate {
+    last.checked_sub_days(Days::new(u64::from(days.saturating_sub(1)))).unwrap_or(last)
+}
+
+/// The instants the `days` days ending with `last` start in `zone`, and the end of the
+/// last: the bounds [`crate::store::Store::tally_by_day`] counts between.
+pub fn day_bounds(zone: Tz, last: NaiveDate, days: u32) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let first = first_day(last, days);
+    (0..=days)
+        .filter_map(|i| first.checked_add_days(Days::new(u64::from(i))))
+        .map(|day| crate::domain::time::resolve_local(zone, day.and_time(chrono::NaiveTime::MIN)))
+        .collect()
 }
 
 const WIDTH: f64 = 320.0;
@@ -118,8 +133,21 @@ fn dots(class: &str, points: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(day: u32, reply: Reply, status: AppointmentStatus) -> Tally {
-        Tally { starts_at: format!("2026-10-{day:02}T08:30:00Z").parse().unwrap(), status, reply }
+    /// One appointment on October `day` (the chart below ends on the 14th).
+    fn row(day: u32, reply: Reply, status: AppointmentStatus) -> DayTally {
+        DayTally { day: day as usize - 1, status, reply, count: 1 }
+    }
+
+    #[test]
+    fn the_days_of_the_chart_start_at_local_midnight_also_when_the_clocks_change() {
+        let last = NaiveDate::from_ymd_opt(2026, 10, 26).unwrap();
+        let bounds = day_bounds(chrono_tz::Europe::Amsterdam, last, 14);
+        assert_eq!(bounds.len(), 15, "14 days: their starts and the end of the last");
+        assert_eq!(bounds[0].to_rfc3339(), "2026-10-12T22:00:00+00:00", "13 Oct, summer time");
+        // Sunday 25 October lasts 25 hours
+        assert_eq!(bounds[12].to_rfc3339(), "2026-10-24T22:00:00+00:00");
+        assert_eq!(bounds[13].to_rfc3339(), "2026-10-25T23:00:00+00:00");
+        assert_eq!(bounds[14].to_rfc3339(), "2026-10-26T23:00:00+00:00");
     }
 
     #[test]
@@ -133,7 +161,7 @@ mod tests {
             row(15, Reply::Confirmed, AppointmentStatus::Scheduled),
         ];
         let last = NaiveDate::from_ymd_opt(2026, 10, 14).unwrap();
-        let rates = rates(&rows, chrono_tz::Europe::Amsterdam, last, 14);
+        let rates = rates(&rows, last, 14);
         assert_eq!(rates.len(), 14);
         assert_eq!(rates[0].day, NaiveDate::from_ymd_opt(2026, 10, 1));
         assert_eq!(rates[0].appointments, 0, "the 1st is the first day, with nothing");

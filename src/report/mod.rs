@@ -108,9 +108,7 @@ async fn report(
     let to = resolve_local(state.zone, next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
     let rows = &state.store.report(from, to).await?;
     // the chart's two weeks end with the day shown
-    let first = day.checked_sub_days(Days::new(13)).unwrap_or(day);
-    let since = resolve_local(state.zone, first.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let weeks = state.store.tally(since, to).await?;
+    let weeks = state.store.tally_by_day(&chart::day_bounds(state.zone, day, 14)).await?;
     let csrf = state.sessions.csrf_token(&staff.session);
     let problems =
         problems::problems(&state.store, &state.dispatcher, state.zone, staff.language).await?;
@@ -126,7 +124,7 @@ async fn report(
     );
     page = page.filtered(query.calendar.as_deref(), query.state.as_deref()).grouped();
     page.problems = problems;
-    page.chart = chart::svg(&chart::rates(&weeks, state.zone, day, 14), staff.language);
+    page.chart = chart::svg(&chart::rates(&weeks, day, 14), staff.language);
     Ok(html(page.render()))
 }
 

@@ -38,7 +38,7 @@ pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
 pub use morning::{MorningRecord, MorningState};
 pub use outbox::{AttemptOutcome, NewOutbox};
-pub use report::{ReportRow, Tally};
+pub use report::{DayTally, ReportRow};
 pub use sources::{FeedVersion, SourceState};
 pub use sqlite::{SqliteDb, SqliteTx};
 pub use templates::TemplateRecord;

@@ -65,31 +65,52 @@ const BETWEEN: &str = concat!(
     order by a.starts_at, a.calendar, a.id"#
 );
 
-/// What the chart of the last weeks needs of each appointment, and no more.
+/// How many appointments of one day (an index into the days asked for) had one status
+/// and one answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tally {
-    pub starts_at: DateTime<Utc>,
+pub struct DayTally {
+    pub day: usize,
     pub status: AppointmentStatus,
     pub reply: Reply,
+    pub count: u32,
 }
 
-const TALLY: &str = "select starts_at, status, reply from appointments \
-                     where starts_at >= $1 and starts_at < $2";
-
 impl Store {
-    /// Start, status and answer of the appointments starting in `[from, to)`, in no
-    /// particular order: the chart's two weeks at a busy practice are tens of thousands
-    /// of appointments, too many to read whole for a few counts.
-    pub async fn tally(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Tally>> {
-        let found: Vec<(DateTime<Utc>, String, String)> =
-            on_pool!(self, c => sqlx::query_as(TALLY).bind(from).bind(to).fetch_all(c).await)?;
+    /// The appointments of each day between consecutive `bounds` (the instants the
+    /// days start, and the end of the last), counted by status and answer. Counted by
+    /// the database: the chart's two weeks at a busy practice are tens of thousands of
+    /// appointments, too many to read for a few numbers.
+    pub async fn tally_by_day(&self, bounds: &[DateTime<Utc>]) -> Result<Vec<DayTally>> {
+        let days = bounds.len().saturating_sub(1);
+        if days == 0 {
+            return Ok(Vec::new());
+        }
+        // day i: bounds[i] <= starts_at < bounds[i + 1]
+        let mut sql = String::from("select cast(case");
+        for i in 1..days {
+            sql.push_str(&format!(" when starts_at < ${} then {}", i + 1, i - 1));
+        }
+        sql.push_str(&format!(
+            " else {} end as bigint) as day, status, reply, count(*) as n from appointments \
+             where starts_at >= $1 and starts_at < ${} group by 1, 2, 3",
+            days - 1,
+            days + 1
+        ));
+        let found: Vec<(i64, String, String, i64)> = on_pool!(self, c => {
+            let mut q = sqlx::query_as(&sql);
+            for bound in bounds {
+                q = q.bind(*bound);
+            }
+            q.fetch_all(c).await
+        })?;
         found
             .into_iter()
-            .map(|(starts_at, status, reply)| {
-                Ok(Tally {
-                    starts_at,
+            .map(|(day, status, reply, n)| {
+                Ok(DayTally {
+                    day: usize::try_from(day).unwrap_or_default(),
                     status: word("appointments", "status", &status)?,
                     reply: word("appointments", "reply", &reply)?,
+                    count: u32::try_from(n).unwrap_or(u32::MAX),
                 })
             })
             .collect()

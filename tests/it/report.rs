@@ -254,3 +254,48 @@ async fn the_day_is_grouped_by_calendar_and_location_in_time_order() {
     assert!(sanne.unwrap() < anna.unwrap(), "by time within the group: {praktijk}");
     assert!(praktijk.contains("(2)"), "{praktijk}");
 }
+
+/// The chart's counts come from the database, per local day, on every backend.
+#[tokio::test]
+async fn the_database_counts_each_days_answers_between_local_midnights() {
+    use reminderd::domain::{AppointmentStatus, Reply};
+    for db in crate::helpers::databases().await {
+        let store = crate::helpers::open(&db).await;
+        let zone = chrono_tz::Europe::Amsterdam;
+        let last = chrono::NaiveDate::from_ymd_opt(2026, 10, 26).unwrap();
+        let bounds = reminderd::report::chart::day_bounds(zone, last, 14);
+        // 00:30 on Sunday 25 October (summer time, UTC+2) and 23:30 that evening
+        // (winter time, UTC+1) are both the 25th; 00:30 and 23:30 on the 26th are the
+        // last day; 00:10 on the 27th is after it, and the 12th before the first
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let cases = [
+            ("a", "2026-10-24T22:30:00Z", Some(Reply::Confirmed)),
+            ("b", "2026-10-25T22:30:00Z", None),
+            ("c", "2026-10-25T23:30:00Z", Some(Reply::Confirmed)),
+            ("d", "2026-10-26T22:30:00Z", Some(Reply::Cancelled)),
+            ("e", "2026-10-26T23:10:00Z", Some(Reply::Confirmed)),
+            ("f", "2026-10-12T21:00:00Z", Some(Reply::Confirmed)),
+        ];
+        let mut tx = store.begin().await.unwrap();
+        for (id, start, reply) in cases {
+            let input = appointment_input(id, at(start));
+            let stored = tx.upsert_appointment("praktijk", &input, at(start)).await.unwrap();
+            if let Some(reply) = reply {
+                tx.set_reply(stored, reply, at(start)).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+        let mut tallies = store.tally_by_day(&bounds).await.unwrap();
+        tallies.sort_by_key(|t| (t.day, t.reply.as_str()));
+        let got: Vec<(usize, AppointmentStatus, Reply, u32)> =
+            tallies.iter().map(|t| (t.day, t.status, t.reply, t.count)).collect();
+        let scheduled = AppointmentStatus::Scheduled;
+        let expected = [
+            (12, scheduled, Reply::Confirmed, 1),
+            (12, scheduled, Reply::None, 1),
+            (13, scheduled, Reply::Cancelled, 1),
+            (13, scheduled, Reply::Confirmed, 1),
+        ];
+        assert_eq!(got, expected, "{}", db.backend);
+    }
+}
