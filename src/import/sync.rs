@@ -570,3 +570,6 @@ mod guard_tests {
         assert!(!off.refuses(100, 100, 0), "max_vanished = 1 turns the guard off");
     }
 }
+
+#[cfg(test)]
+mod tests;
