@@ -10,13 +10,13 @@ use tracing::info;
 
 use crate::domain::{
     Appointment, AppointmentStatus, ConsentChannel, ConsentMethod, ConsentStatus, NewConsent,
-    OutboxKind,
+    OutboxKind, Reply,
 };
 pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
 use crate::store::{
-    AppointmentInput, ExistingAppointment, FeedVersion, NewOutbox, OptInMarker, Store, StoreError,
-    Tx, UPSERT_BATCH, UpsertBatch,
+    AppointmentInput, ExistingAppointment, FeedVersion, NewAppointments, NewOutbox, OptInMarker,
+    Store, StoreError, Tx, UPSERT_BATCH, UpsertBatch,
 };
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
@@ -131,6 +131,12 @@ pub struct Reconciliation<'a, A> {
     /// statements per batch instead of about four per appointment.
     batch: Vec<A>,
     batches: usize,
+    /// Nothing was stored of the source when the import began: its first import, whose
+    /// batches are plain inserts (see [`Reconciliation::insert_new`]).
+    first: bool,
+    /// The batch holds an external id an earlier batch of this import wrote: it is
+    /// written with the upsert, also on a first import.
+    rewrites: bool,
     /// The reminders of the last batch, enqueued with the next one's upsert: its values
     /// are bound while the database inserts these.
     planned: Planned,
@@ -152,6 +158,7 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         let mut tx = store.begin().await?;
         // on PostgreSQL, one replica at a time imports a source
         tx.lock(&format!("import:{source}")).await?;
+        let first = tx.source_is_new(source).await?;
         let existing = tx
             .existing_appointments(source, window.from)
             .await?
@@ -168,6 +175,8 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
             seen: HashMap::new(),
             batch: Vec::with_capacity(UPSERT_BATCH),
             batches: 0,
+            first,
+            rewrites: false,
             planned: Planned::default(),
             report: SyncReport::default(),
             markers: HashMap::new(),
@@ -192,7 +201,8 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
                 self.report.unchanged += 1;
                 continue;
             }
-            let repeated = batched.replace(self.batches) == Some(self.batches);
+            let earlier = batched.replace(self.batches);
+            let repeated = earlier == Some(self.batches);
             if known.is_some() {
                 self.report.updated += 1
             } else {
@@ -214,6 +224,7 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
                 self.flush().await?;
                 self.seen.insert(a.external_id.clone(), Some(self.batches));
             }
+            self.rewrites |= earlier.is_some();
             self.batch.push(input);
             if self.batch.len() == UPSERT_BATCH {
                 self.flush().await?;
@@ -226,8 +237,21 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
     /// The statements run in the order of one batch at a time; only our side of the
     /// work moves to when the database is busy with the statement before.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        let Reconciliation { tx, source, planning, now, batch, batches, planned, report, .. } =
-            self;
+        if self.first && !self.rewrites && !self.batch.is_empty() {
+            return self.insert_new().await;
+        }
+        let Reconciliation {
+            tx,
+            source,
+            planning,
+            now,
+            batch,
+            batches,
+            planned,
+            report,
+            rewrites,
+            ..
+        } = self;
         let (source, planning, now) = (*source, *planning, *now);
         let last = std::mem::take(planned);
         if batch.is_empty() {
@@ -248,6 +272,39 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
             withdraw_and_plan(tx, &stored, planning, now, Occasion::Changed).await?;
         *planned = next;
         report.reminders_cancelled += cancelled;
+        batch.clear();
+        *batches += 1;
+        *rewrites = false;
+        Ok(())
+    }
+
+    /// [`Reconciliation::flush`] on a first import: none of the batch is stored, so it
+    /// is a plain insert under ids known beforehand — no conflict to look for, no rows
+    /// coming back, and no reminders to withdraw. The reminders are planned while the
+    /// database inserts the appointments (and enqueued with the next batch).
+    async fn insert_new(&mut self) -> Result<(), StoreError> {
+        let Reconciliation { tx, source, planning, now, batch, batches, planned, report, .. } =
+            self;
+        let (source, planning, now) = (*source, *planning, *now);
+        let last = std::mem::take(planned);
+        let inputs: Vec<&AppointmentInput> = batch.iter().map(Borrow::borrow).collect();
+        let ids = tx.new_appointment_ids(inputs.len()).await?;
+        let backend = tx.backend();
+        let (inserted, insert) = tokio::join!(
+            biased;
+            last.insert(tx, now),
+            async { NewAppointments::new(backend, source, &inputs, &ids, now) }
+        );
+        report.reminders_planned += inserted?;
+        let stored =
+            inputs.iter().zip(&ids).map(|(a, &id)| a.stored(id, source, Reply::None, None));
+        let (written, next) = tokio::join!(
+            biased;
+            tx.insert_new_appointments(insert?),
+            async { plan_reminders(stored, planning, now, Occasion::Changed) }
+        );
+        written?;
+        *planned = next;
         batch.clear();
         *batches += 1;
         Ok(())
@@ -394,38 +451,50 @@ async fn withdraw_and_plan(
     };
     // planning needs no database: done while the database withdraws (the statement is
     // sent on the first poll, so `biased`)
-    let plan_all = async {
-        let mut planned = Planned::default();
-        for appointment in appointments.iter().filter(|a| a.is_upcoming(now)) {
-            for p in plan(appointment, planning, now, occasion) {
-                let plan_note = p.note(planning.zone);
-                let (due_at, skipped) = match p.decision {
-                    Decision::Send { at, .. } => (at, None),
-                    // on record at the moment it would have gone
-                    Decision::Skip { reason } => (now, Some(reason)),
-                };
-                let reminder = NewOutbox {
-                    appointment_id: appointment.id,
-                    kind: OutboxKind::Reminder,
-                    rule: p.rule,
-                    dedup_key: p.dedup_key,
-                    appointment_start: p.appointment_start,
-                    due_at,
-                    body: None,
-                    reply_to: None,
-                    plan_note,
-                    skipped,
-                };
-                match reminder.skipped {
-                    Some(_) => planned.skipped.push(reminder),
-                    None => planned.to_send.push(reminder),
-                }
-            }
-        }
-        planned
-    };
+    let plan_all = async { plan_reminders(appointments.iter(), planning, now, occasion) };
     let (cancelled, planned) = tokio::join!(biased; withdraw, plan_all);
     Ok((planned, cancelled?))
+}
+
+/// The reminders of `appointments` that are upcoming, planned and not yet enqueued.
+fn plan_reminders(
+    appointments: impl IntoIterator<Item = impl Borrow<Appointment>>,
+    planning: Planning<'_>,
+    now: DateTime<Utc>,
+    occasion: Occasion,
+) -> Planned {
+    let mut planned = Planned::default();
+    for appointment in appointments {
+        let appointment = appointment.borrow();
+        if !appointment.is_upcoming(now) {
+            continue;
+        }
+        for p in plan(appointment, planning, now, occasion) {
+            let plan_note = p.note(planning.zone);
+            let (due_at, skipped) = match p.decision {
+                Decision::Send { at, .. } => (at, None),
+                // on record at the moment it would have gone
+                Decision::Skip { reason } => (now, Some(reason)),
+            };
+            let reminder = NewOutbox {
+                appointment_id: appointment.id,
+                kind: OutboxKind::Reminder,
+                rule: p.rule,
+                dedup_key: p.dedup_key,
+                appointment_start: p.appointment_start,
+                due_at,
+                body: None,
+                reply_to: None,
+                plan_note,
+                skipped,
+            };
+            match reminder.skipped {
+                Some(_) => planned.skipped.push(reminder),
+                None => planned.to_send.push(reminder),
+            }
+        }
+    }
+    planned
 }
 
 /// The `daemon_state` key of the digest of the rules last planned with.
@@ -501,3 +570,6 @@ mod guard_tests {
         assert!(!off.refuses(100, 100, 0), "max_vanished = 1 turns the guard off");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -75,6 +75,36 @@ impl AppointmentInput {
     }
 }
 
+impl AppointmentInput {
+    /// The appointment as stored under `id`, with the customer's answer as stored.
+    pub fn stored(
+        &self,
+        id: i64,
+        source: &str,
+        reply: Reply,
+        reply_at: Option<DateTime<Utc>>,
+    ) -> Appointment {
+        Appointment {
+            id,
+            source: source.to_string(),
+            external_id: self.external_id.clone(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            summary: self.summary.clone(),
+            location: self.location.clone(),
+            calendar: self.calendar.clone(),
+            customer_name: self.customer_name.clone(),
+            customer_phone: self.customer_phone.clone(),
+            phone_is_mobile: self.phone_is_mobile,
+            customer_email: self.customer_email.clone(),
+            contact_problem: self.contact_problem.clone(),
+            status: self.status,
+            reply,
+            reply_at,
+        }
+    }
+}
+
 /// What reconciliation needs to know about a stored appointment.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct ExistingAppointment {
@@ -179,6 +209,31 @@ macro_rules! upsert_columns {
     "#
     };
 }
+
+/// The head of a [`NewAppointments`] insert: [`upsert_columns!`] with the id, as a
+/// literal for `concat!`.
+macro_rules! insert_new {
+    () => {
+        r#"
+    into appointments (
+        id, source, external_id, starts_at, ends_at, summary, location, calendar,
+        customer_name, customer_phone, phone_is_mobile, customer_email, contact_problem,
+        status, fingerprint, created_at, updated_at)"#
+    };
+}
+
+/// On SQLite `or fail`: a failing row ends the statement where it is instead of undoing
+/// the statement's earlier rows, so SQLite keeps no statement journal (a copy of each
+/// page the statement changes, to undo it) — about a tenth of a first import's database
+/// time. The transaction is rolled back on any error anyway.
+const INSERT_NEW_SQLITE: &str = concat!("insert or fail", insert_new!());
+
+const INSERT_NEW_PG: &str = concat!(
+    "insert",
+    insert_new!(),
+    // the identity is `generated always`: the reserved ids are given explicitly
+    " overriding system value"
+);
 
 /// What an upsert does on (source, external id): a changed start time clears the
 /// customer's answer. Shared by the single-row and the batched statement so that the
@@ -294,6 +349,85 @@ where
     q
 }
 
+/// A batched insert of new appointments with their ids, its values bound, ready for
+/// [`Tx::insert_new_appointments`] (see [`NewAppointments::new`]).
+#[derive(Debug)]
+pub struct NewAppointments<'a> {
+    rows: usize,
+    query: BoundQuery<'a>,
+}
+
+impl<'a> NewAppointments<'a> {
+    /// The insert of `inputs` (none of them stored yet, distinct external ids) under
+    /// `ids` (from [`Tx::new_appointment_ids`], one per input), for a transaction on
+    /// `backend`. No `on conflict` and no `returning`: the database only writes.
+    pub fn new(
+        backend: Backend,
+        source: &'a str,
+        inputs: &'a [&'a AppointmentInput],
+        ids: &'a [i64],
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        if ids.len() != inputs.len() {
+            return Err(StoreError::Invalid(format!(
+                "{} ids for {} new appointments",
+                ids.len(),
+                inputs.len()
+            )));
+        }
+        let query = match backend {
+            Backend::Sqlite => {
+                BoundQuery::Sqlite(insert_query(INSERT_NEW_SQLITE, source, inputs, ids, now))
+            }
+            Backend::Postgres => {
+                BoundQuery::Postgres(insert_query(INSERT_NEW_PG, source, inputs, ids, now))
+            }
+        };
+        Ok(NewAppointments { rows: inputs.len(), query })
+    }
+}
+
+/// The insert statement of a [`NewAppointments`], on either backend.
+fn insert_query<'a, DB>(
+    head: &str,
+    source: &'a str,
+    inputs: &'a [&'a AppointmentInput],
+    ids: &'a [i64],
+    now: DateTime<Utc>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(head);
+    q.push(" ");
+    q.push_values(inputs.iter().zip(ids), |mut row, (a, id)| {
+        row.push_bind(*id)
+            .push_bind(source)
+            .push_bind(a.external_id.as_str())
+            .push_bind(a.starts_at)
+            .push_bind(a.ends_at)
+            .push_bind(a.summary.as_deref())
+            .push_bind(a.location.as_deref())
+            .push_bind(a.calendar.as_str())
+            .push_bind(a.customer_name.as_deref())
+            .push_bind(a.customer_phone.as_deref())
+            .push_bind(a.phone_is_mobile)
+            .push_bind(a.customer_email.as_deref())
+            .push_bind(a.contact_problem.as_deref())
+            .push_bind(a.status.as_str())
+            .push_bind(a.fingerprint())
+            .push_bind(now)
+            .push_bind(now);
+    });
+    q
+}
+
 /// Rows per batched upsert: 16 parameters a row keep one statement far below SQLite's
 /// limit of 32,766 bound parameters (PostgreSQL allows 65,535). Larger batches were
 /// no faster in the import benchmark (the cost is per row, not per statement) and
@@ -302,6 +436,13 @@ pub const UPSERT_BATCH: usize = 100;
 
 /// Ids per `where id in (…)` list.
 pub(super) const ID_BATCH: usize = 1_000;
+
+const ANY_OF_SOURCE: &str = "select id from appointments where source = $1 limit 1";
+
+const LARGEST_ID: &str = "select coalesce(max(id), 0) from appointments";
+
+const NEXT_IDS_PG: &str = r#"
+    select nextval(pg_get_serial_sequence('appointments', 'id')) from generate_series(1, $1)"#;
 
 const SET_STATUS: &str = r#"
     update appointments set status = $2, updated_at = $3 where id = $1"#;
@@ -361,6 +502,7 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let fingerprint = a.fingerprint();
+        self.forget_next_appointment_id();
         Ok(on_tx!(self, c => sqlx::query_scalar(UPSERT)
             .bind(source)
             .bind(&a.external_id)
@@ -405,6 +547,7 @@ impl Tx {
     /// Runs an upsert made by [`UpsertBatch::new`]: see [`Tx::upsert_appointments`].
     pub async fn run_upsert(&mut self, upsert: UpsertBatch<'_>) -> Result<Vec<Appointment>> {
         let UpsertBatch { source, inputs, query } = upsert;
+        self.forget_next_appointment_id();
         let rows: Vec<UpsertedRow> = match (self, query) {
             (Tx::Sqlite(t), BoundQuery::Sqlite(mut q)) => {
                 q.build_query_as().fetch_all(&mut **t).await?
@@ -434,26 +577,79 @@ impl Tx {
                     a.external_id
                 ),
             })?;
-            stored.push(Appointment {
-                id: row.id,
-                source: source.to_string(),
-                external_id: row.external_id,
-                starts_at: a.starts_at,
-                ends_at: a.ends_at,
-                summary: a.summary.clone(),
-                location: a.location.clone(),
-                calendar: a.calendar.clone(),
-                customer_name: a.customer_name.clone(),
-                customer_phone: a.customer_phone.clone(),
-                phone_is_mobile: a.phone_is_mobile,
-                customer_email: a.customer_email.clone(),
-                contact_problem: a.contact_problem.clone(),
-                status: a.status,
-                reply: word("appointments", "reply", &row.reply)?,
-                reply_at: row.reply_at,
-            });
+            let reply = word("appointments", "reply", &row.reply)?;
+            stored.push(a.stored(row.id, source, reply, row.reply_at));
         }
         Ok(stored)
+    }
+
+    /// Whether nothing at all is stored of `source`: its first import, whose
+    /// appointments can all be inserted with [`Tx::insert_new_appointments`].
+    pub async fn source_is_new(&mut self, source: &str) -> Result<bool> {
+        let found: Option<i64> = on_tx!(self, c => sqlx::query_scalar(ANY_OF_SOURCE)
+            .bind(source).fetch_optional(c).await)?;
+        Ok(found.is_none())
+    }
+
+    /// Ids for `n` appointments this transaction is about to insert with
+    /// [`Tx::insert_new_appointments`]: knowing them before the insert, the caller can
+    /// plan their reminders while the database writes, and no row needs to come back.
+    ///
+    /// On PostgreSQL they come from the identity's sequence. On SQLite they follow the
+    /// largest id in use, read once per transaction: the transaction holds the write
+    /// lock (`begin immediate`), so no other connection inserts meanwhile, and an
+    /// upsert in this transaction, which may take the next id itself, makes it read
+    /// again. (A mistake would fail on the primary key, never overwrite a row.)
+    pub async fn new_appointment_ids(&mut self, n: usize) -> Result<Vec<i64>> {
+        match self {
+            Tx::Sqlite(t) => {
+                let next = match t.next_appointment_id {
+                    Some(next) => next,
+                    None => {
+                        let largest: i64 =
+                            sqlx::query_scalar(LARGEST_ID).fetch_one(&mut **t).await?;
+                        largest + 1
+                    }
+                };
+                let after = next + n as i64;
+                t.next_appointment_id = Some(after);
+                Ok((next..after).collect())
+            }
+            Tx::Postgres(t) => {
+                Ok(sqlx::query_scalar(NEXT_IDS_PG).bind(n as i64).fetch_all(&mut **t).await?)
+            }
+        }
+    }
+
+    /// After an upsert, which may have taken the id SQLite would hand out next.
+    fn forget_next_appointment_id(&mut self) {
+        if let Tx::Sqlite(t) = self {
+            t.next_appointment_id = None;
+        }
+    }
+
+    /// Inserts appointments made by [`NewAppointments::new`]. Fails if one of them
+    /// exists already; on SQLite the rows before it stay (`or fail`), so after an error
+    /// the caller's transaction must be rolled back, as a reconciliation's is.
+    pub async fn insert_new_appointments(&mut self, new: NewAppointments<'_>) -> Result<()> {
+        let NewAppointments { rows, query } = new;
+        let inserted = match (self, query) {
+            (Tx::Sqlite(t), BoundQuery::Sqlite(mut q)) => {
+                q.build().execute(&mut **t).await?.rows_affected()
+            }
+            (Tx::Postgres(t), BoundQuery::Postgres(mut q)) => {
+                q.build().execute(&mut **t).await?.rows_affected()
+            }
+            _ => unreachable!("an insert is prepared on the transaction that runs it"),
+        };
+        if inserted != rows as u64 {
+            return Err(StoreError::Corrupt {
+                table: "appointments",
+                column: "id",
+                detail: format!("{inserted} of {rows} new appointments were inserted"),
+            });
+        }
+        Ok(())
     }
 
     pub async fn set_appointment_status(

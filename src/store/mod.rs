@@ -30,7 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres};
 
 pub use appointments::{
-    AppointmentInput, ExistingAppointment, OptInMarker, UPSERT_BATCH, UpsertBatch,
+    AppointmentInput, ExistingAppointment, NewAppointments, OptInMarker, UPSERT_BATCH, UpsertBatch,
 };
 pub use audit::AuditEntry;
 pub use conversations::StoredConversation;

@@ -46,7 +46,8 @@ impl SqliteDb {
     /// lock would have to be upgraded.
     pub(super) async fn begin(&self) -> sqlx::Result<SqliteTx> {
         let turn = self.write_turn().await;
-        Ok(SqliteTx { tx: self.pool.begin_with("begin immediate").await?, _turn: turn })
+        let tx = self.pool.begin_with("begin immediate").await?;
+        Ok(SqliteTx { tx, next_appointment_id: None, _turn: turn })
     }
 }
 
@@ -64,6 +65,9 @@ impl Deref for SqliteDb {
 pub struct SqliteTx {
     // dropped first: the rollback is under way before the next turn begins
     tx: sqlx::Transaction<'static, Sqlite>,
+    /// The id [`crate::store::Tx::new_appointment_ids`] hands out next, once it has
+    /// read the largest one in use; forgotten when an upsert may have taken it.
+    pub(super) next_appointment_id: Option<i64>,
     _turn: WriteTurn,
 }
 
