@@ -90,6 +90,17 @@ async fn run(per_day: usize, requests: usize) {
     }
     times.sort();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    // a day without appointments: what the page costs besides its rows (the session,
+    // the problems, the chart's counts)
+    let empty = format!("http://{addr}/report?date=2026-10-20");
+    let mut fixed = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let started = Instant::now();
+        let answer = http.get(&empty).header("cookie", &cookie).send().await.unwrap();
+        let _ = answer.bytes().await.unwrap();
+        fixed.push(started.elapsed());
+    }
+    fixed.sort();
     let ms = |d: StdDuration| d.as_secs_f64() * 1000.0;
 
     // the store's part: the day's rows, and the chart's two weeks in brief
@@ -112,6 +123,7 @@ async fn run(per_day: usize, requests: usize) {
         ms(at(0.99)),
         ms(times[times.len() - 1]),
     );
+    println!("a day without appointments: p50 {:.1} ms", ms(fixed[fixed.len() / 2]));
     println!(
         "of which the store's reads: the day's {day_rows} rows {:.1} ms, the chart's count of {tallied} {:.1} ms",
         ms(day_read),
