@@ -85,17 +85,20 @@ impl Store {
         if days == 0 {
             return Ok(Vec::new());
         }
-        // day i: bounds[i] <= starts_at < bounds[i + 1]
-        let mut sql = String::from("select cast(case");
-        for i in 1..days {
-            sql.push_str(&format!(" when starts_at < ${} then {}", i + 1, i - 1));
-        }
-        sql.push_str(&format!(
-            " else {} end as bigint) as day, status, reply, count(*) as n from appointments \
-             where starts_at >= $1 and starts_at < ${} group by 1, 2, 3",
-            days - 1,
-            days + 1
-        ));
+        // one indexed range per day (a `case` over the bounds per row was twice as
+        // slow on SQLite); the index on (starts_at, status, reply) covers it
+        let sql = (0..days)
+            .map(|i| {
+                format!(
+                    "select cast({i} as bigint) as day, status, reply, count(*) as n \
+                     from appointments where starts_at >= ${} and starts_at < ${} \
+                     group by status, reply",
+                    i + 1,
+                    i + 2
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" union all ");
         let found: Vec<(i64, String, String, i64)> = on_pool!(self, c => {
             let mut q = sqlx::query_as(&sql);
             for bound in bounds {
