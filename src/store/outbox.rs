@@ -262,7 +262,7 @@ const ADOPT_MESSAGE_ID: &str = r#"
     where id = $1 and message_id is null"#;
 
 /// The customers reached with a reminder since `$1`, each with the last time.
-const REACHED_SINCE: &str = r#"
+pub(super) const REACHED_SINCE: &str = r#"
     select a.customer_phone, max(o.sent_at)
     from outbox o join appointments a on a.id = o.appointment_id
     where o.kind = 'reminder' and o.state = 'sent' and o.sent_at > $1

@@ -104,3 +104,38 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite makes for `sql` (one line per step).
+    async fn plan(store: &Store, sql: &str) -> String {
+        let Store::Sqlite(db) = store else { unreachable!("an SQLite store") };
+        let steps: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("explain query plan {sql}"))
+                .bind(Utc::now())
+                .fetch_all(&**db)
+                .await
+                .unwrap();
+        steps.into_iter().map(|(.., step)| step).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Read on every load of the report: neither may walk every pending or sent message
+    /// (a million at a large practice), whatever SQLite would guess without statistics.
+    #[tokio::test]
+    async fn the_problems_read_the_outbox_through_its_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let smtp = plan(&store, &format!("{SMTP_COUNTS} {SMTP_WHERE}")).await;
+        assert!(smtp.contains("USING INDEX outbox_email"), "{smtp}");
+        assert!(!smtp.contains("outbox_due"), "{smtp}");
+        let reached = plan(&store, super::super::outbox::REACHED_SINCE).await;
+        assert!(
+            reached.contains("USING INDEX outbox_sent_at (state=? AND sent_at>?)"),
+            "{reached}"
+        );
+    }
+}
