@@ -33,6 +33,9 @@ macro_rules! word_enum {
     };
 }
 
+/// For enums stored as words outside `domain` too.
+pub(crate) use word_enum;
+
 pub mod appointment;
 pub mod consent;
 pub mod keys;

@@ -51,7 +51,7 @@ pub fn rates(tallies: &[DayTally], last: NaiveDate, days: u32) -> Vec<DayRate> {
 }
 
 /// The first of the `days` days ending with `last`.
-pub fn first_day(last: NaiveDate, days: u32) -> NaiveDate {
+fn first_day(last: NaiveDate, days: u32) -> NaiveDate {
     last.checked_sub_days(Days::new(u64::from(days.saturating_sub(1)))).unwrap_or(last)
 }
 

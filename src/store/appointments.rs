@@ -319,31 +319,14 @@ fn upsert_query<'a, DB>(
 ) -> QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     bool: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let mut q = QueryBuilder::new(upsert_columns!());
-    q.push_values(inputs, |mut row, a| {
-        row.push_bind(source)
-            .push_bind(a.external_id.as_str())
-            .push_bind(a.starts_at)
-            .push_bind(a.ends_at)
-            .push_bind(a.summary.as_deref())
-            .push_bind(a.location.as_deref())
-            .push_bind(a.calendar.as_str())
-            .push_bind(a.customer_name.as_deref())
-            .push_bind(a.customer_phone.as_deref())
-            .push_bind(a.phone_is_mobile)
-            .push_bind(a.customer_email.as_deref())
-            .push_bind(a.contact_problem.as_deref())
-            .push_bind(a.status.as_str())
-            .push_bind(a.fingerprint())
-            .push_bind(now)
-            .push_bind(now);
-    });
+    let mut q = values_query(upsert_columns!(), source, inputs, None, now);
     // only what the input does not say: decoding whole rows costs more than writing them
     q.push(upsert_conflict!()).push(" returning id, external_id, reply, reply_at");
     q
@@ -377,22 +360,23 @@ impl<'a> NewAppointments<'a> {
         }
         let query = match backend {
             Backend::Sqlite => {
-                BoundQuery::Sqlite(insert_query(INSERT_NEW_SQLITE, source, inputs, ids, now))
+                BoundQuery::Sqlite(values_query(INSERT_NEW_SQLITE, source, inputs, Some(ids), now))
             }
             Backend::Postgres => {
-                BoundQuery::Postgres(insert_query(INSERT_NEW_PG, source, inputs, ids, now))
+                BoundQuery::Postgres(values_query(INSERT_NEW_PG, source, inputs, Some(ids), now))
             }
         };
         Ok(NewAppointments { rows: inputs.len(), query })
     }
 }
 
-/// The insert statement of a [`NewAppointments`], on either backend.
-fn insert_query<'a, DB>(
+/// `head` followed by the values of `inputs`, each row led by its id when `ids` are
+/// given: the batched upsert's and the first import's insert, on either backend.
+fn values_query<'a, DB>(
     head: &str,
     source: &'a str,
     inputs: &'a [&'a AppointmentInput],
-    ids: &'a [i64],
+    ids: Option<&'a [i64]>,
     now: DateTime<Utc>,
 ) -> QueryBuilder<'a, DB>
 where
@@ -406,9 +390,11 @@ where
 {
     let mut q = QueryBuilder::new(head);
     q.push(" ");
-    q.push_values(inputs.iter().zip(ids), |mut row, (a, id)| {
-        row.push_bind(*id)
-            .push_bind(source)
+    q.push_values(inputs.iter().enumerate(), |mut row, (i, a)| {
+        if let Some(ids) = ids {
+            row.push_bind(ids[i]);
+        }
+        row.push_bind(source)
             .push_bind(a.external_id.as_str())
             .push_bind(a.starts_at)
             .push_bind(a.ends_at)

@@ -10,37 +10,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Result, Store, on_pool, word};
 
-/// Where a day's morning e-mail stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MorningState {
-    /// A sender holds the day (until its lease runs out).
-    Sending,
-    /// The SMTP server accepted it.
-    Sent,
-    /// The last try failed; the day is free for the next one.
-    Failed,
-}
-
-impl MorningState {
-    fn as_str(self) -> &'static str {
-        match self {
-            MorningState::Sending => "sending",
-            MorningState::Sent => "sent",
-            MorningState::Failed => "failed",
-        }
-    }
-}
-
-impl std::str::FromStr for MorningState {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "sending" => Ok(MorningState::Sending),
-            "sent" => Ok(MorningState::Sent),
-            "failed" => Ok(MorningState::Failed),
-            other => Err(format!("`{other}` is not sending, sent or failed")),
-        }
+crate::domain::word_enum! {
+    /// Where a day's morning e-mail stands.
+    pub enum MorningState {
+        /// A sender holds the day (until its lease runs out).
+        Sending = "sending",
+        /// The SMTP server accepted it.
+        Sent = "sent",
+        /// The last try failed; the day is free for the next one.
+        Failed = "failed",
     }
 }
 

@@ -160,7 +160,7 @@ fn feed(start: DateTime<Utc>, whatsapp_opt_in: bool) -> String {
     )
 }
 
-const PUBLIC_URL: &str = "https://afspraken.praktijk.example";
+pub(crate) const PUBLIC_URL: &str = "https://afspraken.praktijk.example";
 
 /// The daemon with e-mail on, sending to `port`; links name [`PUBLIC_URL`].
 async fn spawn(feed: &str, now: DateTime<Utc>, port: u16) -> TestApp {
@@ -168,7 +168,12 @@ async fn spawn(feed: &str, now: DateTime<Utc>, port: u16) -> TestApp {
 }
 
 async fn spawn_on(db: TestDb, feed: &str, now: DateTime<Utc>, port: u16) -> TestApp {
-    let config = format!(
+    spawn_app_with_config(db, feed, now, &email_config(port)).await
+}
+
+/// The `[email]` table of a daemon sending to the test SMTP server on `port`.
+pub(crate) fn email_config(port: u16) -> String {
+    format!(
         r#"
 [email]
 enabled = true
@@ -181,8 +186,7 @@ reply_to = "balie@praktijk.example"
 address = ["Lindelaan 1", "1234 AB Utrecht"]
 public_url = "{PUBLIC_URL}/"
 "#
-    );
-    spawn_app_with_config(db, feed, now, &config).await
+    )
 }
 
 /// The morning before: the 24-hour reminder is due.

@@ -10,13 +10,11 @@ use reminderd::reschedule::{Conversation, Slot, State};
 use reminderd::store::{MorningState, NewOutbox, StoredConversation, TemplateRecord};
 
 use crate::api::answer_with_error;
-use crate::email::{Mail, Sink};
+use crate::email::{Mail, PUBLIC_URL, Sink};
 use crate::helpers::{
     STAFF, STAFF_EN, TestApp, TestDb, appointment_input, databases, same_database,
     spawn_app_with_config, sqlite_db,
 };
-
-const PUBLIC_URL: &str = "https://afspraken.praktijk.example";
 
 /// Wednesday 14 October 2026 in Amsterdam.
 fn day() -> NaiveDate {
@@ -38,20 +36,13 @@ const NO_EVENTS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//NL\r\
 /// The daemon with e-mail to `port` and the morning e-mail on; `extra` merged over it.
 async fn spawn(db: TestDb, feed: &str, now: DateTime<Utc>, port: u16, extra: &str) -> TestApp {
     let config = format!(
-        r#"
-[email]
-enabled = true
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-timeout = "5s"
-from = "Praktijk De Linde <afspraken@praktijk.example>"
-public_url = "{PUBLIC_URL}/"
+        r#"{email}
 [report.morning]
 enabled = true
 recipients = ["balie@praktijk.example", "Dr. Jansen <jansen@praktijk.example>"]
 {extra}
-"#
+"#,
+        email = crate::email::email_config(port),
     );
     spawn_app_with_config(db, feed, now, &config).await
 }
