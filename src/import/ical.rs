@@ -12,7 +12,7 @@ mod value;
 mod vtimezone;
 mod windows_zones;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -116,11 +116,13 @@ pub fn read_feed(
 /// Occurrences per part handed over by [`read_feed_in_parts`].
 const PART: usize = 500;
 
-/// [`read_feed`], handing the occurrences over in parts of a few hundred as the series
-/// are expanded, so that the caller can store them while the rest is still being read.
-/// Every event is parsed before the first part (an override may come anywhere in the
-/// file). `part` stops the reading by returning `Break`. The returned [`Feed`] holds the
-/// problems; its `occurrences` are empty.
+/// [`read_feed`], handing the occurrences over in parts of a few hundred as they are
+/// read, so that the caller can store them while the rest is still being read. An
+/// event whose UID no other VEVENT of the feed carries is expanded as soon as it is
+/// parsed; the events that share a UID (a series and its overrides, which may come
+/// anywhere in the file) are expanded together once every event is parsed. `part`
+/// stops the reading by returning `Break`. The returned [`Feed`] holds the problems;
+/// its `occurrences` are empty.
 pub fn read_feed_in_parts(
     text: &str,
     zone: Tz,
@@ -139,33 +141,44 @@ pub fn read_feed_in_parts(
     );
     let blocks = component_blocks(&unfolded, "VEVENT", false);
     drop(unfolded);
-    let mut series: BTreeMap<String, expand::Series> = BTreeMap::new();
-    for (block, parsed) in blocks.iter().zip(parse_events(&blocks)) {
-        match parsed {
-            Ok(event) => {
-                let (uid, generated) = match event.first("UID").map(str::trim) {
-                    Some(uid) if !uid.is_empty() => (uid.to_string(), false),
-                    _ => (generated_uid(block), true),
-                };
-                let entry = series
+    let window = expand::Window { from, to, zone, zones: &zones };
+    let alone = uids_alone(&blocks);
+    // the events sharing a UID, gathered by UID
+    let mut shared: BTreeMap<String, expand::Series> = BTreeMap::new();
+    for (chunk, alone) in blocks.chunks(CHUNK).zip(alone.chunks(CHUNK)) {
+        for ((block, parsed), alone) in chunk.iter().zip(parse_events(chunk)).zip(alone) {
+            let event = match parsed {
+                Ok(event) => event,
+                Err(problem) => {
+                    // the UID as written, if the line is readable at all
+                    feed.skipped_uids
+                        .extend(written_uid(block).filter(|u| !u.is_empty()).map(str::to_string));
+                    feed.problems.push(problem);
+                    continue;
+                }
+            };
+            let (uid, generated) = match event.first("UID").map(str::trim) {
+                Some(uid) if !uid.is_empty() => (uid.to_string(), false),
+                _ => (generated_uid(block), true),
+            };
+            if alone.as_deref() == Some(uid.as_str()) {
+                let mut series = expand::Series::new(uid, generated);
+                series.add(event);
+                series.expand(&window, &mut feed);
+            } else {
+                shared
                     .entry(uid.clone())
-                    .or_insert_with(|| expand::Series::new(uid, generated));
-                entry.add(event);
+                    .or_insert_with(|| expand::Series::new(uid, generated))
+                    .add(event);
             }
-            Err(problem) => {
-                // the UID as written, if the line is readable at all
-                let uid = block.lines().find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.trim().eq_ignore_ascii_case("UID").then(|| value.trim().to_string())
-                });
-                feed.skipped_uids.extend(uid.filter(|u| !u.is_empty()));
-                feed.problems.push(problem)
-            }
+        }
+        if feed.occurrences.len() >= PART && part(std::mem::take(&mut feed.occurrences)).is_break()
+        {
+            return Ok(feed);
         }
     }
     drop(blocks);
-    let window = expand::Window { from, to, zone, zones: &zones };
-    for s in series.into_values() {
+    for s in shared.into_values() {
         s.expand(&window, &mut feed);
         if feed.occurrences.len() >= PART && part(std::mem::take(&mut feed.occurrences)).is_break()
         {
@@ -178,6 +191,54 @@ pub fn read_feed_in_parts(
     Ok(feed)
 }
 
+/// VEVENT blocks parsed at a time: small enough that the first parts are stored while
+/// the rest is read, large enough that the threads parsing a chunk pay off.
+const CHUNK: usize = 2_048;
+
+/// For each block, its UID when no other block of the feed carries the same one (and the
+/// event may be expanded on its own), `None` when it shares its UID or has none the
+/// cheap reading below finds. The UID is read from the text, without parsing the
+/// event: a block whose parsed UID turns out to differ is treated as sharing.
+fn uids_alone(blocks: &[String]) -> Vec<Option<String>> {
+    let uids: Vec<Option<String>> = blocks
+        .iter()
+        .map(|b| match written_uid(b) {
+            Some(uid) if !uid.is_empty() => Some(uid.to_string()),
+            Some(_) => None,
+            None => Some(generated_uid(b)),
+        })
+        .collect();
+    let mut count: HashMap<&str, u32> = HashMap::with_capacity(uids.len());
+    for uid in uids.iter().flatten() {
+        *count.entry(uid).or_default() += 1;
+    }
+    let alone: Vec<bool> =
+        uids.iter().map(|u| u.as_deref().is_some_and(|u| count[u] == 1)).collect();
+    drop(count);
+    uids.into_iter().zip(alone).map(|(uid, alone)| uid.filter(|_| alone)).collect()
+}
+
+/// The value of a block's first UID line as written (trimmed), without parsing the
+/// rest: the text after the first colon outside a quoted parameter value.
+fn written_uid(block: &str) -> Option<&str> {
+    block.lines().find_map(|line| {
+        let name_end = line.find([';', ':'])?;
+        if !line[..name_end].trim().eq_ignore_ascii_case("UID") {
+            return None;
+        }
+        let mut quoted = false;
+        let colon = line[name_end..].char_indices().find_map(|(i, c)| match c {
+            '"' => {
+                quoted = !quoted;
+                None
+            }
+            ':' if !quoted => Some(name_end + i),
+            _ => None,
+        })?;
+        Some(line[colon + 1..].trim())
+    })
+}
+
 /// Whether `text` (without a byte order mark) says it is iCalendar at all.
 pub(crate) fn is_icalendar(text: &str) -> bool {
     // found at the start of every real feed: no upper-cased copy of the whole text
@@ -185,8 +246,8 @@ pub(crate) fn is_icalendar(text: &str) -> bool {
     text.as_bytes().windows(BEGIN.len()).any(|w| w.eq_ignore_ascii_case(BEGIN))
 }
 
-/// Parses the VEVENT blocks, in order. A large feed is parsed on every core: parsing
-/// is most of the reading, and nothing else can start before all of it is done.
+/// Parses the VEVENT blocks, in order. A large chunk is parsed on every core: parsing
+/// is most of the reading.
 fn parse_events(blocks: &[String]) -> Vec<Result<Event, String>> {
     /// Below this, a thread costs more than it saves.
     const PER_THREAD: usize = 2_000;

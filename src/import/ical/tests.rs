@@ -267,3 +267,66 @@ fn an_event_that_cannot_be_placed_is_named_so_its_appointment_is_not_taken_for_d
     assert!(feed.problems[0].contains("Mars/Olympus"), "{:?}", feed.problems);
     assert_eq!(feed.skipped_uids.iter().collect::<Vec<_>>(), ["mars@p"]);
 }
+
+#[test]
+fn an_override_far_from_its_series_still_moves_its_instance() {
+    // the series first, thousands of single events (more than one chunk), then the
+    // override: the series waits for it instead of being expanded as it is read
+    let mut events = String::from(
+        "BEGIN:VEVENT\nUID:weekly\nDTSTART:20261006T100000Z\nDURATION:PT30M\n\
+         RRULE:FREQ=WEEKLY;COUNT=3\nEND:VEVENT\n",
+    );
+    for i in 0..CHUNK + 10 {
+        events.push_str(&format!(
+            "BEGIN:VEVENT\nUID:single-{i}\nDTSTART:20261007T100000Z\nEND:VEVENT\n"
+        ));
+    }
+    events.push_str(
+        "BEGIN:VEVENT\nUID;X-NOTE=\"a:b\":weekly\nRECURRENCE-ID:20261013T100000Z\n\
+         DTSTART:20261013T150000Z\nDURATION:PT30M\nEND:VEVENT\n",
+    );
+    let mut parts = 0;
+    let mut occurrences = Vec::new();
+    read_feed_in_parts(
+        &feed(&events),
+        AMS,
+        utc("2026-10-01T00:00:00Z"),
+        utc("2026-11-01T00:00:00Z"),
+        |part| {
+            parts += 1;
+            occurrences.extend(part);
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert!(parts > 1, "handed over in parts as read, not all at the end");
+    assert_eq!(occurrences.len(), CHUNK + 10 + 3);
+    let mut weekly: Vec<_> = occurrences
+        .iter()
+        .filter(|o| o.uid == "weekly")
+        .map(|o| (o.recurrence_id.unwrap(), o.starts_at))
+        .collect();
+    weekly.sort();
+    assert_eq!(
+        weekly,
+        [
+            (utc("2026-10-06T10:00:00Z"), utc("2026-10-06T10:00:00Z")),
+            (utc("2026-10-13T10:00:00Z"), utc("2026-10-13T15:00:00Z")),
+            (utc("2026-10-20T10:00:00Z"), utc("2026-10-20T10:00:00Z")),
+        ]
+    );
+}
+
+#[test]
+fn the_uid_is_read_from_the_text_and_shared_uids_are_found() {
+    let block = |uid_line: &str| format!("BEGIN:VEVENT\n{uid_line}\nDTSTART:20261007T100000Z\n");
+    assert_eq!(written_uid(&block("UID: a ")), Some("a"));
+    assert_eq!(written_uid(&block("uid;X-P=\"q:r\":b")), Some("b"));
+    assert_eq!(written_uid(&block("UIDX:c")), None);
+    assert_eq!(written_uid(&block("SUMMARY:UID:d")), None);
+    let blocks = [block("UID:a"), block("UID:b"), block("UID:a"), block("UID:"), block("X:y")];
+    let alone = uids_alone(&blocks);
+    assert_eq!(alone[..4], [None, Some("b".to_string()), None, None]);
+    // no UID at all: the one generated from the text, as the parsed event gets
+    assert_eq!(alone[4], Some(generated_uid(&blocks[4])));
+}
