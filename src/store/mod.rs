@@ -142,6 +142,8 @@ impl Store {
                 // spent a quarter of its database time writing those files. They never
                 // need to survive a crash, so they stay in memory.
                 .pragma("temp_store", "memory")
+                // checkpoints run in the background (see `SqliteDb`), not in a commit
+                .pragma("wal_autocheckpoint", "0")
                 // A large import touches index pages all over the file; with the
                 // default 2 MiB page cache SQLite spilled and re-read them mid
                 // transaction. 12 MiB per connection (allocated only as pages are
@@ -206,6 +208,16 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         on_pool!(self, c => sqlx::query("select 1").execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Copies what SQLite's write-ahead log holds into the database file now, as far as
+    /// readers allow (it also happens every second in the background); nothing on
+    /// PostgreSQL. Returns the pages copied.
+    pub async fn checkpoint(&self) -> Result<i64> {
+        match self {
+            Store::Sqlite(db) => Ok(db.checkpoint().await?.checkpointed),
+            Store::Postgres(_) => Ok(0),
+        }
     }
 
     pub async fn close(&self) {
