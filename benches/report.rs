@@ -16,7 +16,7 @@ use reminderd::app::Application;
 use reminderd::clock::Clock;
 use reminderd::config::{DEFAULTS, Settings};
 use reminderd::domain::{AppointmentStatus, OutboxKind, Reply};
-use reminderd::store::{AppointmentInput, NewOutbox, Store};
+use reminderd::store::{AppointmentInput, DedupKeys, NewOutbox, Store};
 use tokio_util::sync::CancellationToken;
 
 const PASSWORD: &str = "a bench password";
@@ -189,7 +189,7 @@ async fn seed(store: &Store, url: &str, per_day: usize) {
             });
         }
     }
-    tx.insert_outbox_batch(&reminders, now).await.unwrap();
+    tx.insert_outbox_batch(&reminders, now, DedupKeys::MayExist).await.unwrap();
     tx.commit().await.unwrap();
     // the reminders went out the day before, as the dispatcher records it; one in ten
     // came back failed (a bench has no Meta to send them to)

@@ -15,8 +15,8 @@ use crate::domain::{
 pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
 use crate::store::{
-    AppointmentInput, ExistingAppointment, FeedVersion, NewAppointments, NewOutbox, OptInMarker,
-    Store, StoreError, Tx, UPSERT_BATCH, UpsertBatch,
+    AppointmentInput, DedupKeys, ExistingAppointment, FeedVersion, NewAppointments, NewOutbox,
+    OptInMarker, Store, StoreError, Tx, UPSERT_BATCH, UpsertBatch,
 };
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
@@ -304,7 +304,8 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
             async { plan_reminders(stored, planning, now, Occasion::Changed) }
         );
         written?;
-        *planned = next;
+        // none of their reminders can be enqueued yet
+        *planned = Planned { keys: DedupKeys::New, ..next };
         batch.clear();
         *batches += 1;
         Ok(())
@@ -400,13 +401,15 @@ struct Planned {
     /// Decided against: on record, not counted as planned.
     skipped: Vec<NewOutbox>,
     to_send: Vec<NewOutbox>,
+    /// Whether some may be enqueued already.
+    keys: DedupKeys,
 }
 
 impl Planned {
     /// Enqueues them; returns how many of those to send were new.
     async fn insert(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        tx.insert_outbox_batch(&self.skipped, now).await?;
-        tx.insert_outbox_batch(&self.to_send, now).await
+        tx.insert_outbox_batch(&self.skipped, now, self.keys).await?;
+        tx.insert_outbox_batch(&self.to_send, now, self.keys).await
     }
 }
 

@@ -37,7 +37,7 @@ pub use conversations::StoredConversation;
 pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
 pub use morning::{MorningRecord, MorningState};
-pub use outbox::{AttemptOutcome, NewOutbox};
+pub use outbox::{AttemptOutcome, DedupKeys, NewOutbox};
 pub use report::{DayTally, ReportRow};
 pub use sources::{FeedVersion, SourceState};
 pub use sqlite::{SqliteDb, SqliteTx};

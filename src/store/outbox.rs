@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::appointments::ID_BATCH;
-use super::{Result, Store, Tx, on_pool, on_tx, word};
+use super::{Backend, Result, Store, Tx, on_pool, on_tx, word};
 use crate::domain::outbox::OutboxMessage;
 use crate::domain::{Delivery, OutboxKind, OutboxState};
 
@@ -166,6 +166,20 @@ const INSERT: &str = r#"
 /// The state a new message starts in.
 fn new_state(m: &NewOutbox) -> &'static str {
     if m.skipped.is_some() { OutboxState::Skipped.as_str() } else { OutboxState::Pending.as_str() }
+}
+
+/// Whether messages given to [`Tx::insert_outbox_batch`] may be enqueued already.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DedupKeys {
+    /// Some may be: those are skipped.
+    #[default]
+    MayExist,
+    /// Every message belongs to an appointment this transaction inserted, so none is.
+    /// SQLite then inserts `or fail` without a conflict clause, which, with the
+    /// appointment reference checked at commit, spares it the statement journal (a
+    /// copy of every page a multi-row insert changes; see migration 0015). A key that
+    /// did exist fails the transaction instead of being skipped.
+    New,
 }
 
 /// Rows per batched insert: 14 parameters a row keep one statement far below SQLite's
@@ -496,18 +510,27 @@ impl Tx {
     }
 
     /// Enqueues many messages, [`INSERT_BATCH`] per statement, skipping those whose
-    /// dedup key exists already (as [`Tx::insert_outbox`] does). Returns how many were
-    /// enqueued.
+    /// dedup key exists already (as [`Tx::insert_outbox`] does) unless `keys` says none
+    /// can. Returns how many were enqueued.
     pub async fn insert_outbox_batch(
         &mut self,
         messages: &[NewOutbox],
         now: DateTime<Utc>,
+        keys: DedupKeys,
     ) -> Result<usize> {
+        let (verb, conflict) = match (keys, self.backend()) {
+            (DedupKeys::New, Backend::Sqlite) => ("insert or fail", ""),
+            (DedupKeys::New, Backend::Postgres) => ("insert", ""),
+            // both backends count only the rows actually inserted, not those the
+            // conflict skipped: no need to stream back an id per row
+            (DedupKeys::MayExist, _) => ("insert", " on conflict (dedup_key) do nothing"),
+        };
         let mut inserted = 0;
         for chunk in messages.chunks(INSERT_BATCH) {
             inserted += on_tx!(self, c => {
-                let mut q = QueryBuilder::new(
-                    "insert into outbox (appointment_id, kind, rule, dedup_key, appointment_start, \
+                let mut q = QueryBuilder::new(verb);
+                q.push(
+                    " into outbox (appointment_id, kind, rule, dedup_key, appointment_start, \
                      due_at, next_attempt_at, body, reply_to, created_at, updated_at, state, \
                      detail, plan_note) ",
                 );
@@ -527,9 +550,7 @@ impl Tx {
                         .push_bind(m.skipped.as_deref())
                         .push_bind(m.plan_note.as_deref());
                 });
-                // both backends count only the rows actually inserted, not those the
-                // conflict skipped: no need to stream back an id per row
-                q.push(" on conflict (dedup_key) do nothing");
+                q.push(conflict);
                 q.build().execute(c).await.map(|r| r.rows_affected() as usize)
             })?;
         }

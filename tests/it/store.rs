@@ -6,8 +6,8 @@ use std::future::Future;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reminderd::domain::{AppointmentStatus, Delivery, OutboxKind, OutboxState, Reply};
 use reminderd::store::{
-    AppointmentInput, AttemptOutcome, FeedVersion, Inserted, NewOutbox, Store, TemplateRecord,
-    UPSERT_BATCH,
+    AppointmentInput, AttemptOutcome, DedupKeys, FeedVersion, Inserted, NewOutbox, Store,
+    TemplateRecord, UPSERT_BATCH,
 };
 
 use crate::helpers::{databases, open};
@@ -164,9 +164,20 @@ async fn appointments_are_upserted_in_batches_with_the_same_conflict_rules() {
             .map(|a| reminder(a.id, a.starts_at, a.starts_at - Duration::hours(24)))
             .collect();
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.insert_outbox_batch(&messages[..10], now()).await.unwrap(), 10, "{backend}");
-        assert_eq!(tx.insert_outbox_batch(&messages, now()).await.unwrap(), n + 2 - 10);
-        assert_eq!(tx.insert_outbox_batch(&messages, now()).await.unwrap(), 0, "{backend}");
+        assert_eq!(
+            tx.insert_outbox_batch(&messages[..10], now(), DedupKeys::MayExist).await.unwrap(),
+            10,
+            "{backend}"
+        );
+        assert_eq!(
+            tx.insert_outbox_batch(&messages, now(), DedupKeys::MayExist).await.unwrap(),
+            n + 2 - 10
+        );
+        assert_eq!(
+            tx.insert_outbox_batch(&messages, now(), DedupKeys::MayExist).await.unwrap(),
+            0,
+            "{backend}"
+        );
         // only the reminders planned for another start than the stored one are stale
         let stale = reminder(moved, start, start - Duration::hours(24));
         assert!(tx.insert_outbox(&stale, now()).await.unwrap().is_some());
@@ -181,6 +192,33 @@ async fn appointments_are_upserted_in_batches_with_the_same_conflict_rules() {
             "{backend}"
         );
         tx.commit().await.unwrap();
+    })
+    .await;
+}
+
+/// The reminders of appointments just inserted go in without looking for their keys:
+/// a key that did exist fails instead of being skipped, and a reference to an
+/// appointment that does not exist fails the commit (the check waits for it), leaving
+/// nothing behind.
+#[tokio::test]
+async fn new_reminders_fail_on_a_known_key_and_a_missing_appointment_at_commit() {
+    on_each_backend(|store, backend| async move {
+        let start = now() + Duration::days(1);
+        let a = insert(&store, "a@x", start).await;
+        let m = reminder(a, start, start - Duration::hours(24));
+        let new = std::slice::from_ref(&m);
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.insert_outbox_batch(new, now(), DedupKeys::New).await.unwrap(), 1);
+        assert!(tx.insert_outbox_batch(new, now(), DedupKeys::New).await.is_err(), "{backend}");
+        drop(tx);
+        assert!(store.outbox_for_appointment(a).await.unwrap().is_empty(), "{backend}");
+
+        let nobody = reminder(a + 1_000, start, start - Duration::hours(24));
+        let mut tx = store.begin().await.unwrap();
+        let inserted = tx.insert_outbox_batch(&[nobody, m], now(), DedupKeys::New).await;
+        assert_eq!(inserted.unwrap(), 2, "{backend}: checked at commit, not before");
+        assert!(tx.commit().await.is_err(), "{backend}: the commit fails");
+        assert!(store.outbox_for_appointment(a).await.unwrap().is_empty(), "{backend}");
     })
     .await;
 }
@@ -214,7 +252,12 @@ async fn a_plan_note_is_kept_and_a_reminder_decided_against_is_on_record_but_nev
             ..reminder(b, start, now())
         };
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.insert_outbox_batch(std::slice::from_ref(&late), now()).await.unwrap(), 1);
+        assert_eq!(
+            tx.insert_outbox_batch(std::slice::from_ref(&late), now(), DedupKeys::MayExist)
+                .await
+                .unwrap(),
+            1
+        );
         tx.commit().await.unwrap();
 
         let stored = store.outbox(id).await.unwrap().unwrap();
