@@ -7,6 +7,7 @@
 //! [`Feed::problems`] and the others are still imported. Only a text that is not
 //! iCalendar at all is an [`IcalError`].
 
+mod content;
 mod expand;
 mod value;
 mod vtimezone;
@@ -17,7 +18,7 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
-use icalendar::parser::{read_calendar, unfold};
+use icalendar::parser::unfold;
 
 /// A feed as read: its occurrences, and what could not be read in it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -157,8 +158,9 @@ pub fn read_feed_in_parts(
                     continue;
                 }
             };
-            let (uid, generated) = match event.first("UID").map(str::trim) {
-                Some(uid) if !uid.is_empty() => (uid.to_string(), false),
+            // TEXT, so unescaped (RFC 5545 §3.8.4.7)
+            let (uid, generated) = match event.first("UID").map(value::unescape) {
+                Some(uid) if !uid.trim().is_empty() => (uid.trim().to_string(), false),
                 _ => (generated_uid(block), true),
             };
             if alone.as_deref() == Some(uid.as_str()) {
@@ -354,34 +356,33 @@ fn component_blocks(unfolded: &str, name: &str, keep_nested: bool) -> Vec<String
     blocks
 }
 
-/// Parses one VEVENT block with the `icalendar` crate's content-line parser.
+/// Parses one VEVENT block, as cut by [`component_blocks`], line by line. A line that is
+/// not a content line costs the event: what it would have said is unknown.
 fn parse_event(block: &str) -> Result<Event, String> {
-    let parsed = read_calendar(block).map_err(|e| {
-        let first_line = e.lines().next().unwrap_or_default().to_string();
-        format!("an event could not be parsed ({first_line}); it was skipped")
-    })?;
-    let component = parsed
-        .components
-        .into_iter()
-        .find(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
-        .ok_or_else(|| "an event could not be parsed; it was skipped".to_string())?;
-    let props = component
-        .properties
-        .iter()
-        .map(|p| Prop {
-            name: p.name.as_str().to_ascii_uppercase(),
-            params: p
-                .params
-                .iter()
-                .map(|param| {
-                    let value = param.val.as_ref().map(|v| v.as_str()).unwrap_or_default();
-                    (param.key.as_str().to_ascii_uppercase(), value.to_string())
-                })
-                .collect(),
-            value: p.val.as_str().to_string(),
-        })
-        .collect();
+    let mut props = Vec::new();
+    // line 1 is BEGIN:VEVENT; the block ends with END:VEVENT
+    for (index, line) in block.lines().enumerate().skip(1) {
+        if line.trim().eq_ignore_ascii_case("END:VEVENT") {
+            break;
+        }
+        let prop = content::parse(line).map_err(|bad| unparsable(block, index, bad))?;
+        if prop.name == "BEGIN" || prop.name == "END" {
+            // nested components are cut out already: this one opens or closes nothing
+            return Err(unparsable(block, index, format!("a stray `{}` line", prop.name)));
+        }
+        props.push(prop);
+    }
     Ok(Event { props })
+}
+
+/// The problem for an event whose line `index` (from 0) cannot be read: where, and why,
+/// but not the line itself, which may hold a customer's name or number.
+fn unparsable(block: &str, index: usize, why: impl std::fmt::Display) -> String {
+    let event = match written_uid(block).filter(|u| !u.is_empty()) {
+        Some(uid) => format!("event `{uid}`"),
+        None => "the event".to_string(),
+    };
+    format!("an event could not be parsed (line {} of {event}, {why}); it was skipped", index + 1)
 }
 
 /// A stand-in UID for an event that has none: a digest of its text without the lines

@@ -224,7 +224,7 @@ impl Series {
             description: text("DESCRIPTION"),
             status: event
                 .first("STATUS")
-                .map(|s| s.trim().to_ascii_uppercase())
+                .map(|s| unescape(s).trim().to_ascii_uppercase())
                 .filter(|s| !s.is_empty()),
             sequence: sequence(event),
             attendees: event

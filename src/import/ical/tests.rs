@@ -330,3 +330,66 @@ fn the_uid_is_read_from_the_text_and_shared_uids_are_found() {
     // no UID at all: the one generated from the text, as the parsed event gets
     assert_eq!(alone[4], Some(generated_uid(&blocks[4])));
 }
+
+#[test]
+fn a_line_that_is_not_a_content_line_costs_only_its_event_and_is_located_not_quoted() {
+    let broken = [
+        (
+            "ATTENDEE;CN=\"Jan Jansen:tel:0612345678",
+            "column 13: a quoted parameter value has no closing `\"`",
+        ),
+        ("Jansen", "column 7: the line has no `:` before its value"),
+        (":0612345678", "column 1: the line has no property name"),
+        (
+            "Bel Jansen: 0612345678",
+            "column 4: the property name has a character a name cannot have",
+        ),
+        ("END:VALARM", "a stray `END` line"),
+    ];
+    for (line, why) in broken {
+        let f = read(
+            &format!(
+                "BEGIN:VEVENT\nUID:bad\nDTSTART:20261020T100000Z\n{line}\nEND:VEVENT\n\
+                 BEGIN:VEVENT\nUID:good\nDTSTART:20261020T110000Z\nEND:VEVENT\n"
+            ),
+            "2026-10-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+        );
+        let keys: Vec<String> = f.occurrences.iter().map(Occurrence::key).collect();
+        assert_eq!(keys, ["good"], "{line}");
+        assert_eq!(
+            f.problems,
+            [format!(
+                "an event could not be parsed (line 4 of event `bad`, {why}); it was skipped"
+            )]
+        );
+        assert_eq!(f.skipped_uids.iter().collect::<Vec<_>>(), ["bad"]);
+    }
+}
+
+#[test]
+fn events_are_cut_out_in_any_case_without_their_alarms() {
+    let text = "BEGIN:VCALENDAR\nbegin:vevent\nUID:a\nBEGIN:VALARM\nTRIGGER:broken\nEND:VALARM\n  \n\
+                END:VEVENT  \nBEGIN:VEVENT\r\nUID:b\r\nEnd:VEvent\r\nEND:VCALENDAR\n";
+    assert_eq!(
+        component_blocks(text, "VEVENT", false),
+        ["begin:vevent\nUID:a\nEND:VEVENT  \n", "BEGIN:VEVENT\nUID:b\nEnd:VEvent\n"]
+    );
+    for block in component_blocks(text, "VEVENT", false) {
+        assert!(parse_event(&block).is_ok(), "{block}");
+    }
+}
+
+#[test]
+fn text_values_are_unescaped_once() {
+    let f = read(
+        "BEGIN:VEVENT\nUID:a\\,b\nDTSTART:20261020T100000Z\nSUMMARY:Map C:\\\\nieuw\n\
+         X-NOTE:1\\\\n2\\, 3\nEND:VEVENT\n",
+        "2026-10-01T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    );
+    let occ = &f.occurrences[0];
+    assert_eq!(occ.uid, "a,b");
+    assert_eq!(occ.summary.as_deref(), Some("Map C:\\nieuw"));
+    assert_eq!(occ.property("X-NOTE"), Some("1\\n2, 3"));
+}
