@@ -13,12 +13,12 @@ mod value;
 mod vtimezone;
 mod windows_zones;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
-use icalendar::parser::unfold;
 
 /// A feed as read: its occurrences, and what could not be read in it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -136,12 +136,10 @@ pub fn read_feed_in_parts(
         return Err(IcalError::NotICalendar);
     }
     let mut feed = Feed::default();
-    let unfolded = unfold(text);
     let zones = vtimezone::Zones::read(
-        component_blocks(&unfolded, "VTIMEZONE", true).iter().map(String::as_str),
+        component_blocks(text, "VTIMEZONE", true).iter().map(String::as_str),
     );
-    let blocks = component_blocks(&unfolded, "VEVENT", false);
-    drop(unfolded);
+    let blocks = component_blocks(text, "VEVENT", false);
     let window = expand::Window { from, to, zone, zones: &zones };
     let alone = uids_alone(&blocks);
     // the events sharing a UID, gathered by UID
@@ -313,33 +311,32 @@ impl Event {
     }
 }
 
-/// Cuts the unfolded text into the lines of each `name` component (`VEVENT`,
+/// Cuts `text` into the unfolded lines of each `name` component (`VEVENT`,
 /// `VTIMEZONE`). Components nested in it are kept when `keep_nested` (a VTIMEZONE's
 /// STANDARD and DAYLIGHT) and dropped otherwise (a VEVENT's VALARMs: alarms never change
 /// an occurrence, and a broken one must not cost the event). Reading component by
 /// component, instead of handing the whole text to the parser at once, keeps one
 /// malformed line from failing the entire feed.
-fn component_blocks(unfolded: &str, name: &str, keep_nested: bool) -> Vec<String> {
-    let (begin, end) = (format!("BEGIN:{name}"), format!("END:{name}"));
+fn component_blocks(text: &str, name: &str, keep_nested: bool) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     let mut nested = 0usize;
-    for line in unfolded.lines() {
+    for line in unfolded_lines(text) {
         let line = line.trim_end_matches('\r');
-        let upper = line.trim().to_ascii_uppercase();
+        let trimmed = line.trim();
         let Some(block) = current.as_mut() else {
-            if upper == begin {
+            if is_delimiter(trimmed, "BEGIN:", name) {
                 current = Some(format!("{line}\n"));
             }
             continue;
         };
-        let closes = upper == end && nested == 0;
-        let keep = if line.trim().is_empty() {
+        let closes = nested == 0 && is_delimiter(trimmed, "END:", name);
+        let keep = if trimmed.is_empty() {
             false
-        } else if upper.starts_with("BEGIN:") {
+        } else if starts_with_ignore_case(trimmed, "BEGIN:") {
             nested += 1;
             keep_nested
-        } else if upper.starts_with("END:") && nested > 0 {
+        } else if nested > 0 && starts_with_ignore_case(trimmed, "END:") {
             nested -= 1;
             keep_nested
         } else {
@@ -354,6 +351,33 @@ fn component_blocks(unfolded: &str, name: &str, keep_nested: bool) -> Vec<String
         }
     }
     blocks
+}
+
+/// Whether the trimmed `line` is `keyword` (`BEGIN:`, `END:`) followed by `name`, in
+/// any case. Compared in place: this runs on every line of the feed.
+fn is_delimiter(line: &str, keyword: &str, name: &str) -> bool {
+    line.len() == keyword.len() + name.len()
+        && starts_with_ignore_case(line, keyword)
+        && line.as_bytes()[keyword.len()..].eq_ignore_ascii_case(name.as_bytes())
+}
+
+fn starts_with_ignore_case(line: &str, prefix: &str) -> bool {
+    line.as_bytes().get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// The lines of `text`, unfolded (RFC 5545 §3.1): a line break (CRLF or LF) followed by
+/// one space or tab continues the line, and the three are dropped. A line that is not
+/// folded is borrowed from `text`; only a folded one is copied, so the feed is not
+/// copied as a whole.
+fn unfolded_lines(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    let mut lines = text.lines().peekable();
+    std::iter::from_fn(move || {
+        let mut line = Cow::Borrowed(lines.next()?);
+        while let Some(more) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+            line.to_mut().push_str(&more[1..]);
+        }
+        Some(line)
+    })
 }
 
 /// Parses one VEVENT block, as cut by [`component_blocks`], line by line. A line that is

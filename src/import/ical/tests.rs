@@ -368,6 +368,19 @@ fn a_line_that_is_not_a_content_line_costs_only_its_event_and_is_located_not_quo
 }
 
 #[test]
+fn folded_lines_are_unfolded_after_crlf_or_lf_and_a_space_or_tab() {
+    let text = "BEGIN:VCALENDAR\r\nBEGIN:VEV\r\n ENT\r\nUID:fo\r\n ld\nDTSTART:20261020T\n\t100000Z\r\n\
+                SUMMARY:Contro\n le\r\n\t met Jan\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let f = read_feed(text, AMS, utc("2026-10-01T00:00:00Z"), utc("2026-11-01T00:00:00Z")).unwrap();
+    assert!(f.problems.is_empty(), "{:?}", f.problems);
+    let occ = &f.occurrences[0];
+    assert_eq!(
+        (occ.uid.as_str(), occ.starts_at, occ.summary.as_deref()),
+        ("fold", utc("2026-10-20T10:00:00Z"), Some("Controle met Jan"))
+    );
+}
+
+#[test]
 fn events_are_cut_out_in_any_case_without_their_alarms() {
     let text = "BEGIN:VCALENDAR\nbegin:vevent\nUID:a\nBEGIN:VALARM\nTRIGGER:broken\nEND:VALARM\n  \n\
                 END:VEVENT  \nBEGIN:VEVENT\r\nUID:b\r\nEnd:VEvent\r\nEND:VCALENDAR\n";
