@@ -15,8 +15,8 @@ use crate::domain::{
 pub use crate::rules::Planning;
 use crate::rules::{Decision, Occasion, plan};
 use crate::store::{
-    AppointmentInput, DedupKeys, ExistingAppointment, FeedVersion, NewAppointments, NewOutbox,
-    OptInMarker, Store, StoreError, Tx, UPSERT_BATCH, UpsertBatch,
+    AppointmentInput, Backend, BoundOutbox, DedupKeys, ExistingAppointment, FeedVersion,
+    NewAppointments, NewOutbox, OptInMarker, Store, StoreError, Tx, UPSERT_BATCH, UpsertBatch,
 };
 
 /// The part of time the import covers: appointments starting in `[from, to)`.
@@ -255,14 +255,14 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         let (source, planning, now) = (*source, *planning, *now);
         let last = std::mem::take(planned);
         if batch.is_empty() {
-            report.reminders_planned += last.insert(tx, now).await?;
+            report.reminders_planned += last.insert(tx).await?;
             return Ok(());
         }
         let inputs: Vec<&AppointmentInput> = batch.iter().map(Borrow::borrow).collect();
         let backend = tx.backend();
         let (inserted, upsert) = tokio::join!(
             biased;
-            last.insert(tx, now),
+            last.insert(tx),
             async { UpsertBatch::new(backend, source, &inputs, now) }
         );
         report.reminders_planned += inserted?;
@@ -292,7 +292,7 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         let backend = tx.backend();
         let (inserted, insert) = tokio::join!(
             biased;
-            last.insert(tx, now),
+            last.insert(tx),
             async { NewAppointments::new(backend, source, &inputs, &ids, now) }
         );
         report.reminders_planned += inserted?;
@@ -301,11 +301,14 @@ impl<'a, A: Borrow<AppointmentInput>> Reconciliation<'a, A> {
         let (written, next) = tokio::join!(
             biased;
             tx.insert_new_appointments(insert?),
-            async { plan_reminders(stored, planning, now, Occasion::Changed) }
+            async {
+                // none of their reminders can be enqueued yet
+                let enqueue = Enqueue { backend, now, keys: DedupKeys::New };
+                plan_reminders(stored, planning, Occasion::Changed, enqueue)
+            }
         );
         written?;
-        // none of their reminders can be enqueued yet
-        *planned = Planned { keys: DedupKeys::New, ..next };
+        *planned = next;
         batch.clear();
         *batches += 1;
         Ok(())
@@ -392,25 +395,32 @@ pub async fn replan_all(
     occasion: Occasion,
 ) -> Result<(usize, u64), StoreError> {
     let (planned, cancelled) = withdraw_and_plan(tx, appointments, planning, now, occasion).await?;
-    Ok((planned.insert(tx, now).await?, cancelled))
+    Ok((planned.insert(tx).await?, cancelled))
 }
 
-/// Reminders planned but not yet enqueued.
+/// Reminders planned but not yet enqueued, already bound into their inserts.
 #[derive(Debug, Default)]
 struct Planned {
     /// Decided against: on record, not counted as planned.
-    skipped: Vec<NewOutbox>,
-    to_send: Vec<NewOutbox>,
-    /// Whether some may be enqueued already.
-    keys: DedupKeys,
+    skipped: BoundOutbox,
+    to_send: BoundOutbox,
 }
 
 impl Planned {
     /// Enqueues them; returns how many of those to send were new.
-    async fn insert(self, tx: &mut Tx, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        tx.insert_outbox_batch(&self.skipped, now, self.keys).await?;
-        tx.insert_outbox_batch(&self.to_send, now, self.keys).await
+    async fn insert(self, tx: &mut Tx) -> Result<usize, StoreError> {
+        tx.insert_bound_outbox(self.skipped).await?;
+        tx.insert_bound_outbox(self.to_send).await
     }
+}
+
+/// Where planned reminders go: the transaction's backend, the import's time, and
+/// whether any of them may be enqueued already.
+#[derive(Clone, Copy, Debug)]
+struct Enqueue {
+    backend: Backend,
+    now: DateTime<Utc>,
+    keys: DedupKeys,
 }
 
 /// The first half of [`replan_all`]: withdraws the reminders that no longer hold and
@@ -422,6 +432,7 @@ async fn withdraw_and_plan(
     now: DateTime<Utc>,
     occasion: Occasion,
 ) -> Result<(Planned, u64), StoreError> {
+    let enqueue = Enqueue { backend: tx.backend(), now, keys: DedupKeys::MayExist };
     // not upcoming: every pending reminder goes, with the status as the reason
     let mut gone: Vec<(String, Vec<i64>)> = Vec::new();
     let mut upcoming = Vec::with_capacity(appointments.len());
@@ -454,19 +465,21 @@ async fn withdraw_and_plan(
     };
     // planning needs no database: done while the database withdraws (the statement is
     // sent on the first poll, so `biased`)
-    let plan_all = async { plan_reminders(appointments.iter(), planning, now, occasion) };
+    let plan_all = async { plan_reminders(appointments.iter(), planning, occasion, enqueue) };
     let (cancelled, planned) = tokio::join!(biased; withdraw, plan_all);
     Ok((planned, cancelled?))
 }
 
-/// The reminders of `appointments` that are upcoming, planned and not yet enqueued.
+/// The reminders of `appointments` that are upcoming, planned and not yet enqueued,
+/// bound for `enqueue`.
 fn plan_reminders(
     appointments: impl IntoIterator<Item = impl Borrow<Appointment>>,
     planning: Planning<'_>,
-    now: DateTime<Utc>,
     occasion: Occasion,
+    enqueue: Enqueue,
 ) -> Planned {
-    let mut planned = Planned::default();
+    let Enqueue { backend, now, keys } = enqueue;
+    let (mut decided_against, mut to_send) = (Vec::new(), Vec::new());
     for appointment in appointments {
         let appointment = appointment.borrow();
         if !appointment.is_upcoming(now) {
@@ -492,12 +505,15 @@ fn plan_reminders(
                 skipped,
             };
             match reminder.skipped {
-                Some(_) => planned.skipped.push(reminder),
-                None => planned.to_send.push(reminder),
+                Some(_) => decided_against.push(reminder),
+                None => to_send.push(reminder),
             }
         }
     }
-    planned
+    Planned {
+        skipped: BoundOutbox::new(backend, decided_against, now, keys),
+        to_send: BoundOutbox::new(backend, to_send, now, keys),
+    }
 }
 
 /// The `daemon_state` key of the digest of the rules last planned with.

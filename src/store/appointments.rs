@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::QueryBuilder;
 
-use super::{Backend, Result, Store, StoreError, Tx, on_pool, on_tx, word};
+use super::{Backend, BoundQuery, Result, Store, StoreError, Tx, on_pool, on_tx, word};
 use crate::domain::{Appointment, AppointmentStatus, Reply};
 
 /// An appointment as a source describes it.
@@ -276,20 +276,6 @@ pub struct UpsertBatch<'a> {
     source: &'a str,
     inputs: &'a [&'a AppointmentInput],
     query: BoundQuery<'a>,
-}
-
-enum BoundQuery<'a> {
-    Sqlite(QueryBuilder<'a, Sqlite>),
-    Postgres(QueryBuilder<'a, Postgres>),
-}
-
-impl std::fmt::Debug for BoundQuery<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BoundQuery::Sqlite(q) => f.debug_tuple("Sqlite").field(&q.sql()).finish(),
-            BoundQuery::Postgres(q) => f.debug_tuple("Postgres").field(&q.sql()).finish(),
-        }
-    }
 }
 
 impl<'a> UpsertBatch<'a> {
@@ -619,15 +605,7 @@ impl Tx {
     /// the caller's transaction must be rolled back, as a reconciliation's is.
     pub async fn insert_new_appointments(&mut self, new: NewAppointments<'_>) -> Result<()> {
         let NewAppointments { rows, query } = new;
-        let inserted = match (self, query) {
-            (Tx::Sqlite(t), BoundQuery::Sqlite(mut q)) => {
-                q.build().execute(&mut **t).await?.rows_affected()
-            }
-            (Tx::Postgres(t), BoundQuery::Postgres(mut q)) => {
-                q.build().execute(&mut **t).await?.rows_affected()
-            }
-            _ => unreachable!("an insert is prepared on the transaction that runs it"),
-        };
+        let inserted = self.execute_bound(query).await?;
         if inserted != rows as u64 {
             return Err(StoreError::Corrupt {
                 table: "appointments",

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 pub use appointments::{
     AppointmentInput, ExistingAppointment, NewAppointments, OptInMarker, UPSERT_BATCH, UpsertBatch,
@@ -37,7 +37,7 @@ pub use conversations::StoredConversation;
 pub use erase::{Erased, Person};
 pub use inbox::{InboxRow, Inserted, NewInbox, inbox_digest};
 pub use morning::{MorningRecord, MorningState};
-pub use outbox::{AttemptOutcome, DedupKeys, NewOutbox};
+pub use outbox::{AttemptOutcome, BoundOutbox, DedupKeys, NewOutbox};
 pub use report::{DayTally, ReportRow};
 pub use sources::{FeedVersion, SourceState};
 pub use sqlite::{SqliteDb, SqliteTx};
@@ -225,6 +225,23 @@ impl Store {
     }
 }
 
+/// A statement with its values bound for one backend. Binding is most of our side of a
+/// large insert: done while the connection still runs the statement before, it costs
+/// no time (see `UpsertBatch`, `NewAppointments`, `BoundOutbox`).
+pub(crate) enum BoundQuery<'a> {
+    Sqlite(QueryBuilder<'a, sqlx::Sqlite>),
+    Postgres(QueryBuilder<'a, Postgres>),
+}
+
+impl std::fmt::Debug for BoundQuery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BoundQuery::Sqlite(q) => f.debug_tuple("Sqlite").field(&q.sql()).finish(),
+            BoundQuery::Postgres(q) => f.debug_tuple("Postgres").field(&q.sql()).finish(),
+        }
+    }
+}
+
 /// Which database a [`Tx`] is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -240,6 +257,20 @@ impl Tx {
             Tx::Sqlite(_) => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// Runs a statement bound for this transaction's backend; returns the rows it
+    /// changed.
+    pub(crate) async fn execute_bound(&mut self, query: BoundQuery<'_>) -> Result<u64> {
+        Ok(match (self, query) {
+            (Tx::Sqlite(t), BoundQuery::Sqlite(mut q)) => {
+                q.build().execute(&mut **t).await?.rows_affected()
+            }
+            (Tx::Postgres(t), BoundQuery::Postgres(mut q)) => {
+                q.build().execute(&mut **t).await?.rows_affected()
+            }
+            _ => unreachable!("a statement is bound for the transaction that runs it"),
+        })
     }
 
     pub async fn commit(self) -> Result<()> {

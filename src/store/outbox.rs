@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::appointments::ID_BATCH;
-use super::{Backend, Result, Store, Tx, on_pool, on_tx, word};
+use super::{Backend, BoundQuery, Result, Store, Tx, on_pool, on_tx, word};
 use crate::domain::outbox::OutboxMessage;
 use crate::domain::{Delivery, OutboxKind, OutboxState};
 
@@ -180,6 +180,85 @@ pub enum DedupKeys {
     /// copy of every page a multi-row insert changes; see migration 0015). A key that
     /// did exist fails the transaction instead of being skipped.
     New,
+}
+
+/// Messages to enqueue, bound into their inserts ([`INSERT_BATCH`] a statement) ahead
+/// of time: while the connection still runs the statement before, so that it goes from
+/// one statement to the next without waiting for us. [`Tx::insert_bound_outbox`] runs
+/// them.
+#[derive(Debug, Default)]
+pub struct BoundOutbox {
+    queries: Vec<BoundQuery<'static>>,
+}
+
+impl BoundOutbox {
+    /// The inserts of `messages` for a transaction on `backend`.
+    pub fn new(
+        backend: Backend,
+        messages: Vec<NewOutbox>,
+        now: DateTime<Utc>,
+        keys: DedupKeys,
+    ) -> Self {
+        let (verb, conflict) = match (keys, backend) {
+            (DedupKeys::New, Backend::Sqlite) => ("insert or fail", ""),
+            (DedupKeys::New, Backend::Postgres) => ("insert", ""),
+            (DedupKeys::MayExist, _) => ("insert", " on conflict (dedup_key) do nothing"),
+        };
+        let mut queries = Vec::with_capacity(messages.len().div_ceil(INSERT_BATCH));
+        let mut rest = messages.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<NewOutbox> = rest.by_ref().take(INSERT_BATCH).collect();
+            queries.push(match backend {
+                Backend::Sqlite => BoundQuery::Sqlite(outbox_values(verb, chunk, now, conflict)),
+                Backend::Postgres => {
+                    BoundQuery::Postgres(outbox_values(verb, chunk, now, conflict))
+                }
+            });
+        }
+        BoundOutbox { queries }
+    }
+}
+
+/// `verb` into the outbox, the values of `messages` (moved into the statement, not
+/// copied), then `conflict`.
+fn outbox_values<DB>(
+    verb: &str,
+    messages: Vec<NewOutbox>,
+    now: DateTime<Utc>,
+    conflict: &str,
+) -> QueryBuilder<'static, DB>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    &'static str: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'static, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(verb);
+    q.push(
+        " into outbox (appointment_id, kind, rule, dedup_key, appointment_start, due_at, \
+         next_attempt_at, body, reply_to, created_at, updated_at, state, detail, plan_note) ",
+    );
+    q.push_values(messages, |mut row, m| {
+        let state = new_state(&m);
+        row.push_bind(m.appointment_id)
+            .push_bind(m.kind.as_str())
+            .push_bind(m.rule)
+            .push_bind(m.dedup_key)
+            .push_bind(m.appointment_start)
+            .push_bind(m.due_at)
+            .push_bind(m.due_at)
+            .push_bind(m.body)
+            .push_bind(m.reply_to)
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(state)
+            .push_bind(m.skipped)
+            .push_bind(m.plan_note);
+    });
+    q.push(conflict);
+    q
 }
 
 /// Rows per batched insert: 14 parameters a row keep one statement far below SQLite's
@@ -518,41 +597,18 @@ impl Tx {
         now: DateTime<Utc>,
         keys: DedupKeys,
     ) -> Result<usize> {
-        let (verb, conflict) = match (keys, self.backend()) {
-            (DedupKeys::New, Backend::Sqlite) => ("insert or fail", ""),
-            (DedupKeys::New, Backend::Postgres) => ("insert", ""),
-            // both backends count only the rows actually inserted, not those the
-            // conflict skipped: no need to stream back an id per row
-            (DedupKeys::MayExist, _) => ("insert", " on conflict (dedup_key) do nothing"),
-        };
+        let bound = BoundOutbox::new(self.backend(), messages.to_vec(), now, keys);
+        self.insert_bound_outbox(bound).await
+    }
+
+    /// Runs the inserts of [`BoundOutbox::new`]; returns how many messages were
+    /// enqueued.
+    pub async fn insert_bound_outbox(&mut self, bound: BoundOutbox) -> Result<usize> {
         let mut inserted = 0;
-        for chunk in messages.chunks(INSERT_BATCH) {
-            inserted += on_tx!(self, c => {
-                let mut q = QueryBuilder::new(verb);
-                q.push(
-                    " into outbox (appointment_id, kind, rule, dedup_key, appointment_start, \
-                     due_at, next_attempt_at, body, reply_to, created_at, updated_at, state, \
-                     detail, plan_note) ",
-                );
-                q.push_values(chunk, |mut row, m| {
-                    row.push_bind(m.appointment_id)
-                        .push_bind(m.kind.as_str())
-                        .push_bind(m.rule.as_str())
-                        .push_bind(m.dedup_key.as_str())
-                        .push_bind(m.appointment_start)
-                        .push_bind(m.due_at)
-                        .push_bind(m.due_at)
-                        .push_bind(m.body.as_deref())
-                        .push_bind(m.reply_to.as_deref())
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(new_state(m))
-                        .push_bind(m.skipped.as_deref())
-                        .push_bind(m.plan_note.as_deref());
-                });
-                q.push(conflict);
-                q.build().execute(c).await.map(|r| r.rows_affected() as usize)
-            })?;
+        for query in bound.queries {
+            // both backends count only the rows actually inserted, not those a
+            // conflict skipped: no need to stream back an id per row
+            inserted += self.execute_bound(query).await? as usize;
         }
         Ok(inserted)
     }
