@@ -144,44 +144,44 @@ pub fn read_feed_in_parts(
     let alone = uids_alone(&blocks);
     // the events sharing a UID, gathered by UID
     let mut shared: BTreeMap<String, expand::Series> = BTreeMap::new();
-    for (chunk, alone) in blocks.chunks(CHUNK).zip(alone.chunks(CHUNK)) {
-        for ((block, parsed), alone) in chunk.iter().zip(parse_events(chunk)).zip(alone) {
-            let event = match parsed {
-                Ok(event) => event,
-                Err(problem) => {
-                    // the UID as written, if the line is readable at all
-                    feed.skipped_uids
-                        .extend(written_uid(block).filter(|u| !u.is_empty()).map(str::to_string));
-                    feed.problems.push(problem);
-                    continue;
-                }
-            };
-            // TEXT, so unescaped (RFC 5545 §3.8.4.7)
-            let (uid, generated) = match event.first("UID").map(value::unescape) {
-                Some(uid) if !uid.trim().is_empty() => (uid.trim().to_string(), false),
-                _ => (generated_uid(block), true),
-            };
-            if alone.as_deref() == Some(uid.as_str()) {
-                let mut series = expand::Series::new(uid, generated);
-                series.add(event);
-                series.expand(&window, &mut feed);
-            } else {
-                shared
-                    .entry(uid.clone())
-                    .or_insert_with(|| expand::Series::new(uid, generated))
-                    .add(event);
+    // hands a part over once enough occurrences wait; false: the caller stopped
+    let mut hand_over = |feed: &mut Feed| {
+        feed.occurrences.len() < PART || part(std::mem::take(&mut feed.occurrences)).is_continue()
+    };
+    for (block, alone) in blocks.iter().zip(alone) {
+        let event = match parse_event(block) {
+            Ok(event) => event,
+            Err(problem) => {
+                // the UID as written, if the line is readable at all
+                feed.skipped_uids
+                    .extend(written_uid(block).filter(|u| !u.is_empty()).map(str::to_string));
+                feed.problems.push(problem);
+                continue;
             }
-        }
-        if feed.occurrences.len() >= PART && part(std::mem::take(&mut feed.occurrences)).is_break()
-        {
-            return Ok(feed);
+        };
+        // TEXT, so unescaped (RFC 5545 §3.8.4.7)
+        let (uid, generated) = match event.first("UID").map(value::unescape) {
+            Some(uid) if !uid.trim().is_empty() => (uid.trim().to_string(), false),
+            _ => (generated_uid(block), true),
+        };
+        if alone.as_deref() == Some(uid.as_str()) {
+            let mut series = expand::Series::new(uid, generated);
+            series.add(event);
+            series.expand(&window, &mut feed);
+            if !hand_over(&mut feed) {
+                return Ok(feed);
+            }
+        } else {
+            shared
+                .entry(uid.clone())
+                .or_insert_with(|| expand::Series::new(uid, generated))
+                .add(event);
         }
     }
     drop(blocks);
     for s in shared.into_values() {
         s.expand(&window, &mut feed);
-        if feed.occurrences.len() >= PART && part(std::mem::take(&mut feed.occurrences)).is_break()
-        {
+        if !hand_over(&mut feed) {
             return Ok(feed);
         }
     }
@@ -190,10 +190,6 @@ pub fn read_feed_in_parts(
     }
     Ok(feed)
 }
-
-/// VEVENT blocks parsed at a time: small enough that the first parts are stored while
-/// the rest is read, large enough that the threads parsing a chunk pay off.
-const CHUNK: usize = 2_048;
 
 /// For each block, its UID when no other block of the feed carries the same one (and the
 /// event may be expanded on its own), `None` when it shares its UID or has none the
@@ -244,33 +240,6 @@ pub(crate) fn is_icalendar(text: &str) -> bool {
     // found at the start of every real feed: no upper-cased copy of the whole text
     const BEGIN: &[u8] = b"BEGIN:VCALENDAR";
     text.as_bytes().windows(BEGIN.len()).any(|w| w.eq_ignore_ascii_case(BEGIN))
-}
-
-/// Parses the VEVENT blocks, in order. A large chunk is parsed on every core: parsing
-/// is most of the reading.
-fn parse_events(blocks: &[String]) -> Vec<Result<Event, String>> {
-    /// Below this, a thread costs more than it saves.
-    const PER_THREAD: usize = 2_000;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(blocks.len() / PER_THREAD)
-        .max(1);
-    if threads == 1 {
-        return blocks.iter().map(|b| parse_event(b)).collect();
-    }
-    let share = blocks.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = blocks
-            .chunks(share)
-            .map(|chunk| {
-                scope.spawn(move || chunk.iter().map(|b| parse_event(b)).collect::<Vec<_>>())
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    })
 }
 
 /// One property as written: name in capitals, parameters, raw (still escaped) value.

@@ -270,13 +270,13 @@ fn an_event_that_cannot_be_placed_is_named_so_its_appointment_is_not_taken_for_d
 
 #[test]
 fn an_override_far_from_its_series_still_moves_its_instance() {
-    // the series first, thousands of single events (more than one chunk), then the
+    // the series first, more single events than one part holds, then the
     // override: the series waits for it instead of being expanded as it is read
     let mut events = String::from(
         "BEGIN:VEVENT\nUID:weekly\nDTSTART:20261006T100000Z\nDURATION:PT30M\n\
          RRULE:FREQ=WEEKLY;COUNT=3\nEND:VEVENT\n",
     );
-    for i in 0..CHUNK + 10 {
+    for i in 0..PART + 10 {
         events.push_str(&format!(
             "BEGIN:VEVENT\nUID:single-{i}\nDTSTART:20261007T100000Z\nEND:VEVENT\n"
         ));
@@ -300,7 +300,7 @@ fn an_override_far_from_its_series_still_moves_its_instance() {
     )
     .unwrap();
     assert!(parts > 1, "handed over in parts as read, not all at the end");
-    assert_eq!(occurrences.len(), CHUNK + 10 + 3);
+    assert_eq!(occurrences.len(), PART + 10 + 3);
     let mut weekly: Vec<_> = occurrences
         .iter()
         .filter(|o| o.uid == "weekly")
